@@ -1,0 +1,175 @@
+"""The pipeline engine: extract -> transform -> load, atomic, measured, recorded."""
+
+from __future__ import annotations
+
+import json
+import logging
+import traceback
+from collections.abc import Callable, Iterable
+from datetime import timedelta
+from typing import Any, ClassVar
+
+import pandas as pd
+from django.db import transaction
+from django.utils import timezone
+
+from dw_analytics.core.monitor import measure
+from dw_analytics.core.runlog import RunLog, StepLog
+from dw_analytics.load.base import LoadResult
+
+logger = logging.getLogger("dw_analytics.pipeline")
+
+
+class BasePipeline:
+    """Template for a pipeline: override ``extract``, ``transform`` and ``load``.
+
+    ``run()`` executes the three steps inside one ``transaction.atomic`` on
+    ``database``, times each step and measures its peak memory, and records
+    the run in ``PipelineRun`` (outside that transaction, so a failed run is
+    recorded too). A failure rolls back every write of the run.
+
+    Counting: the rows returned by ``extract`` (a DataFrame) count as
+    processed unless the pipeline calls :meth:`add_processed` itself; rejected
+    rows are counted with :meth:`add_errors`; ``LoadResult`` objects returned
+    by ``load`` are summed into the log.
+
+    Example:
+        >>> class Doubler(BasePipeline):
+        ...     name = "doubler"
+        ...     def extract(self):
+        ...         return pd.DataFrame({"x": [1, 2]})
+        ...     def transform(self, df):
+        ...         return df.assign(x=df["x"] * 2)
+        >>> log = Doubler().run()  # doctest: +SKIP
+        >>> log.n_processed, log.result["x"].tolist()  # doctest: +SKIP
+        (2, [2, 4])
+    """
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    #: database alias whose transaction wraps the run
+    database: ClassVar[str] = "default"
+    #: how old the last successful run may be before the output counts as stale
+    freshness: ClassVar[timedelta | None] = None
+
+    def __init__(self, *, using: str | None = None, **params: Any) -> None:
+        self.using = using or self.database
+        self.params = params
+        self.log: RunLog | None = None
+        self._processed_set = False
+
+    # -- the three verbs -------------------------------------------------
+    def extract(self) -> Any:
+        """Read the input. Default: nothing."""
+        return None
+
+    def transform(self, data: Any) -> Any:
+        """Turn the extracted data into the output. Default: identity."""
+        return data
+
+    def load(self, data: Any) -> LoadResult | Iterable[LoadResult] | None:
+        """Write the output. Default: nothing."""
+        return None
+
+    def execute(self) -> Any:
+        """Wire the steps; override to add steps (each wrapped in :meth:`step`)."""
+        data = self.step("extract", self.extract)
+        if isinstance(data, pd.DataFrame) and not self._processed_set:
+            self.log.n_processed = len(data)
+        result = self.step("transform", self.transform, data)
+        self.step("load", self.load, result)
+        return result
+
+    # -- helpers for subclasses -------------------------------------------
+    def add_processed(self, n: int) -> None:
+        """Count ``n`` more rows as processed."""
+        self._processed_set = True
+        self.log.n_processed += int(n)
+
+    def add_errors(self, n: int) -> None:
+        """Count ``n`` rows rejected or quarantined."""
+        self.log.n_errors += int(n)
+
+    def record_load(self, result: LoadResult | Iterable[LoadResult] | None) -> None:
+        """Add the counts of one or more loads to the run log."""
+        if result is None:
+            return
+        results = [result] if isinstance(result, LoadResult) else list(result)
+        for r in results:
+            self.log.n_inserted += r.n_inserted
+            self.log.n_updated += r.n_updated
+            self.log.n_deleted += r.n_deleted
+
+    def step(self, name: str, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run ``func`` as a measured step called ``name`` and return its value."""
+        step_log = StepLog(name=name)
+        self.log.steps.append(step_log)
+        with measure() as m:
+            value = func(*args, **kwargs)
+        step_log.duration_s = round(m.duration_s, 6)
+        step_log.peak_rss_mb = round(m.peak_rss_mb, 1)
+        if isinstance(value, pd.DataFrame):
+            step_log.n_rows = len(value)
+        if isinstance(value, LoadResult) or (
+            isinstance(value, (list, tuple)) and value and all(isinstance(v, LoadResult) for v in value)
+        ):
+            self.record_load(value)
+            step_log.n_rows = sum(r.n_written for r in ([value] if isinstance(value, LoadResult) else value))
+        logger.info("step %s.%s: %.3f s, %.0f MB", self.name, name, m.duration_s, m.peak_rss_mb)
+        return value
+
+    # -- running -----------------------------------------------------------
+    def run(self, *, raise_errors: bool = True, triggered_by: str = "") -> RunLog:
+        """Execute the pipeline atomically and return its :class:`RunLog`.
+
+        Args:
+            raise_errors: re-raise a failure after recording it (default);
+                when False, return the failed log instead.
+            triggered_by: who or what asked (user name, ``cron``, ``celery``).
+        """
+        from dw_analytics.warehouse.models import PipelineRun
+
+        self.log = RunLog(pipeline=self.name, started_at=timezone.now(), parameters=_jsonable(self.params))
+        self._processed_set = False
+        record = PipelineRun.objects.create(
+            pipeline=self.name,
+            status=PipelineRun.Status.RUNNING,
+            started_at=self.log.started_at,
+            parameters=self.log.parameters,
+            triggered_by=triggered_by,
+        )
+        self.log.run_id = record.pk
+        failure: BaseException | None = None
+        try:
+            with transaction.atomic(using=self.using):
+                self.log.result = self.execute()
+            self.log.status = "succeeded"
+        except BaseException as exc:  # recorded, then re-raised below as asked
+            failure = exc
+            self.log.status = "failed"
+            self.log.error = f"{type(exc).__name__}: {exc}"
+            self.log.traceback = traceback.format_exc()
+        self.log.finished_at = timezone.now()
+        self.log.duration_s = round((self.log.finished_at - self.log.started_at).total_seconds(), 6)
+        self.log.peak_rss_mb = max((s.peak_rss_mb for s in self.log.steps), default=0.0)
+        _save_record(record, self.log)
+        if failure is not None and (raise_errors or not isinstance(failure, Exception)):
+            raise failure
+        return self.log
+
+
+def _save_record(record: Any, log: RunLog) -> None:
+    fields = [
+        "status", "finished_at", "duration_s", "n_processed", "n_errors", "n_inserted",
+        "n_updated", "n_deleted", "peak_rss_mb",
+    ]  # fmt: skip
+    for name in fields:
+        setattr(record, name, getattr(log, name))
+    record.steps = [vars(s) for s in log.steps]
+    record.error = log.error or ""
+    record.traceback = log.traceback or ""
+    record.save(update_fields=[*fields, "steps", "error", "traceback"])
+
+
+def _jsonable(params: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(json.dumps(params, default=str))

@@ -1,0 +1,1 @@
+"""The project's registered pipelines; importing this package registers them."""

@@ -1,0 +1,59 @@
+"""Warehouse-side models: the run history and the analytics tables."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class PipelineRun(models.Model):
+    """One execution of a registered pipeline, recorded even when it fails."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "running"
+        SUCCEEDED = "succeeded", "succeeded"
+        FAILED = "failed", "failed"
+
+    pipeline = models.CharField(max_length=100, db_index=True, help_text="Registered pipeline name.")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING, db_index=True)
+    started_at = models.DateTimeField(db_index=True, help_text="When the run started.")
+    finished_at = models.DateTimeField(null=True, blank=True, help_text="When the run ended.")
+    duration_s = models.FloatField(null=True, blank=True, help_text="Wall-clock seconds.")
+    n_processed = models.BigIntegerField(default=0, help_text="Rows processed.")
+    n_errors = models.BigIntegerField(default=0, help_text="Rows rejected or quarantined.")
+    n_inserted = models.BigIntegerField(default=0, help_text="Rows inserted by the loads.")
+    n_updated = models.BigIntegerField(default=0, help_text="Rows updated by the loads.")
+    n_deleted = models.BigIntegerField(default=0, help_text="Rows deleted by the loads.")
+    peak_rss_mb = models.FloatField(null=True, blank=True, help_text="Peak resident memory of the run, MB.")
+    steps = models.JSONField(default=list, blank=True, help_text="Per-step timings: name, duration, rows, memory.")
+    parameters = models.JSONField(default=dict, blank=True, help_text="Parameters the run was called with.")
+    error = models.TextField(blank=True, default="", help_text="Error type and message of a failed run.")
+    traceback = models.TextField(blank=True, default="", help_text="Traceback of a failed run.")
+    triggered_by = models.CharField(max_length=150, blank=True, default="", help_text="User or scheduler that asked.")
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["pipeline", "-started_at"], name="run_pipeline_started_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.pipeline} #{self.pk} ({self.status})"
+
+
+class SalesByCategory(models.Model):
+    """Orders aggregated by product category, rebuilt by the ``analytics`` pipeline."""
+
+    categoria_id = models.BigIntegerField(unique=True, help_text="Natural key of the category (sales.Categoria.id).")
+    categoria = models.CharField(max_length=100, help_text="Category name.")
+    total_vendas = models.BigIntegerField(help_text="Number of orders.")
+    receita = models.DecimalField(max_digits=18, decimal_places=2, help_text="Sum of order totals, BRL.")
+    valor_medio = models.DecimalField(
+        max_digits=18, decimal_places=4, help_text="Average order total, BRL, rounded half-even to 4 places."
+    )
+    lucro = models.DecimalField(max_digits=18, decimal_places=2, help_text="Sum of (total - custo), BRL.")
+    margem = models.DecimalField(
+        max_digits=9, decimal_places=6, null=True, help_text="lucro / receita, a fraction; null when receita is 0."
+    )
+    atualizado_em = models.DateTimeField(help_text="When the row was computed.")
+
+    class Meta:
+        ordering = ["categoria"]
+        verbose_name_plural = "sales by category"
