@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import timedelta
 from typing import Any, ClassVar
 
@@ -13,7 +13,8 @@ import pandas as pd
 from django.db import transaction
 from django.utils import timezone
 
-from dw_analytics.core.monitor import measure
+from dw_analytics.core.exceptions import ConfigurationError
+from dw_analytics.core.monitor import Measurement, measure
 from dw_analytics.core.runlog import RunLog, StepLog
 from dw_analytics.load.base import LoadResult
 
@@ -51,10 +52,24 @@ class BasePipeline:
     database: ClassVar[str] = "default"
     #: how old the last successful run may be before the output counts as stale
     freshness: ClassVar[timedelta | None] = None
+    #: accepted parameters: name -> converter applied to the given value
+    #: (so ``--param chunksize=5000`` from the command line becomes an int)
+    parameters: ClassVar[dict[str, Callable[[Any], Any]]] = {}
+    #: stream each extracted chunk through transform and load on its own
+    chunked: ClassVar[bool] = False
 
     def __init__(self, *, using: str | None = None, **params: Any) -> None:
+        unknown = sorted(set(params) - set(self.parameters))
+        if unknown:
+            valid = ", ".join(sorted(self.parameters)) or "none"
+            raise ConfigurationError(
+                f"pipeline {self.name!r} does not accept parameter(s) {', '.join(unknown)}; valid: {valid}"
+            )
+        try:
+            self.params = {key: self.parameters[key](value) for key, value in params.items()}
+        except (TypeError, ValueError) as exc:
+            raise ConfigurationError(f"pipeline {self.name!r}: invalid parameter value: {exc}") from exc
         self.using = using or self.database
-        self.params = params
         self.log: RunLog | None = None
         self._processed_set = False
 
@@ -72,13 +87,52 @@ class BasePipeline:
         return None
 
     def execute(self) -> Any:
-        """Wire the steps; override to add steps (each wrapped in :meth:`step`)."""
+        """Wire the steps; override to add steps (each wrapped in :meth:`step`).
+
+        When ``extract`` returns an iterator of DataFrames, its rows are
+        counted as they stream. With ``chunked = True`` each chunk then goes
+        through ``transform`` and ``load`` on its own (memory bounded by the
+        chunk; the steps' timings add up over the chunks); otherwise
+        ``transform`` receives the whole iterator (for ``rollup``).
+        """
         data = self.step("extract", self.extract)
-        if isinstance(data, pd.DataFrame) and not self._processed_set:
-            self.log.n_processed = len(data)
+        if isinstance(data, pd.DataFrame):
+            if not self._processed_set:
+                self.log.n_processed = len(data)
+        elif isinstance(data, Iterator):
+            if self.chunked:
+                return self._execute_chunks(data)
+            data = self._counted(data)
         result = self.step("transform", self.transform, data)
         self.step("load", self.load, result)
         return result
+
+    def _counted(self, chunks: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for chunk in chunks:
+            self.add_processed(len(chunk))
+            yield chunk
+
+    def _execute_chunks(self, chunks: Iterator[pd.DataFrame]) -> None:
+        extract_log = self.log.steps[-1]
+        extract_log.n_rows = 0
+        transform_log, load_log = StepLog("transform", n_rows=0), StepLog("load", n_rows=0)
+        self.log.steps += [transform_log, load_log]
+        while True:
+            with measure() as m:
+                chunk = next(chunks, None)
+            _accumulate(extract_log, m)
+            if chunk is None:
+                break
+            extract_log.n_rows += len(chunk)
+            self.add_processed(len(chunk))
+            with measure() as m:
+                result = self.transform(chunk)
+            _accumulate(transform_log, m, result)
+            with measure() as m:
+                loaded = self.load(result)
+            self.record_load(loaded)
+            _accumulate(load_log, m, loaded)
+        return None
 
     # -- helpers for subclasses -------------------------------------------
     def add_processed(self, n: int) -> None:
@@ -92,10 +146,7 @@ class BasePipeline:
 
     def record_load(self, result: LoadResult | Iterable[LoadResult] | None) -> None:
         """Add the counts of one or more loads to the run log."""
-        if result is None:
-            return
-        results = [result] if isinstance(result, LoadResult) else list(result)
-        for r in results:
+        for r in _load_results(result):
             self.log.n_inserted += r.n_inserted
             self.log.n_updated += r.n_updated
             self.log.n_deleted += r.n_deleted
@@ -106,15 +157,9 @@ class BasePipeline:
         self.log.steps.append(step_log)
         with measure() as m:
             value = func(*args, **kwargs)
-        step_log.duration_s = round(m.duration_s, 6)
-        step_log.peak_rss_mb = round(m.peak_rss_mb, 1)
-        if isinstance(value, pd.DataFrame):
-            step_log.n_rows = len(value)
-        if isinstance(value, LoadResult) or (
-            isinstance(value, (list, tuple)) and value and all(isinstance(v, LoadResult) for v in value)
-        ):
+        if _load_results(value):
             self.record_load(value)
-            step_log.n_rows = sum(r.n_written for r in ([value] if isinstance(value, LoadResult) else value))
+        _accumulate(step_log, m, value)
         logger.info("step %s.%s: %.3f s, %.0f MB", self.name, name, m.duration_s, m.peak_rss_mb)
         return value
 
@@ -156,6 +201,23 @@ class BasePipeline:
         if failure is not None and (raise_errors or not isinstance(failure, Exception)):
             raise failure
         return self.log
+
+
+def _load_results(value: Any) -> list[LoadResult]:
+    if isinstance(value, LoadResult):
+        return [value]
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, LoadResult) for v in value):
+        return list(value)
+    return []
+
+
+def _accumulate(step_log: StepLog, m: Measurement, value: Any = None) -> None:
+    """Add a measured call to a step: durations add up, the peak is the max."""
+    step_log.duration_s = round(step_log.duration_s + m.duration_s, 6)
+    step_log.peak_rss_mb = round(max(step_log.peak_rss_mb, m.peak_rss_mb), 1)
+    rows = len(value) if isinstance(value, pd.DataFrame) else sum(r.n_written for r in _load_results(value)) or None
+    if rows is not None:
+        step_log.n_rows = (step_log.n_rows or 0) + rows
 
 
 def _save_record(record: Any, log: RunLog) -> None:

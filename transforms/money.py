@@ -1,0 +1,85 @@
+"""Exact money helpers: Arrow ``decimal128`` columns from and to scaled integers.
+
+Money is held as ``pd.ArrowDtype(pa.decimal128(p, s))``. Building such a
+column from integer cents (or reading cents back) goes straight through the
+16-byte two's-complement buffer, so it is vectorized and exact.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+
+def money_dtype(precision: int = 14, scale: int = 2) -> pd.ArrowDtype:
+    """The pandas dtype of an exact money column.
+
+    Example:
+        >>> money_dtype(14, 2)
+        decimal128(14, 2)[pyarrow]
+    """
+    return pd.ArrowDtype(pa.decimal128(precision, scale))
+
+
+def scaled_to_decimal(
+    units: np.ndarray | pd.Series, precision: int = 14, scale: int = 2, index: pd.Index | None = None
+) -> pd.Series:
+    """Exact decimals from integers counted in ``10**-scale`` units (cents for scale 2).
+
+    Nulls are not supported here: pass a complete int64 array.
+
+    Example:
+        >>> scaled_to_decimal(np.array([12345, -5]), 14, 2).tolist()
+        [Decimal('123.45'), Decimal('-0.05')]
+    """
+    low = np.ascontiguousarray(np.asarray(units, dtype=np.int64))
+    if index is None and isinstance(units, pd.Series):
+        index = units.index
+    limit = 10**precision
+    if len(low) and (int(low.max()) >= limit or int(low.min()) <= -limit):
+        raise OverflowError(f"value does not fit decimal128({precision}, {scale})")
+    pairs = np.empty((len(low), 2), dtype=np.int64)
+    pairs[:, 0] = low
+    pairs[:, 1] = low >> 63  # sign extension: the high 64 bits of the 128-bit integer
+    array = pa.Array.from_buffers(pa.decimal128(precision, scale), len(low), [None, pa.py_buffer(pairs)])
+    return pd.Series(pd.arrays.ArrowExtensionArray(array), index=index, copy=False)
+
+
+def decimal_to_scaled(values: pd.Series) -> np.ndarray:
+    """The int64 count of ``10**-scale`` units of a decimal128 column (nulls not allowed).
+
+    Example:
+        >>> decimal_to_scaled(scaled_to_decimal(np.array([1999, 5]))).tolist()
+        [1999, 5]
+    """
+    array = pa.chunked_array(pa.array(values)).combine_chunks()
+    if not pa.types.is_decimal(array.type):
+        raise TypeError(f"expected a decimal128 column, got {array.type}")
+    if array.null_count:
+        raise ValueError("decimal_to_scaled needs a column without nulls")
+    words = np.frombuffer(array.buffers()[1], dtype=np.int64)[2 * array.offset : 2 * (array.offset + len(array))]
+    low, high = words[0::2], words[1::2]
+    if not np.array_equal(high, low >> 63):
+        raise OverflowError("decimal value does not fit in int64 units")
+    return low.copy()
+
+
+def round_decimal(values: pd.Series, precision: int, scale: int) -> pd.Series:
+    """Round a decimal column half-even to ``scale`` places and cast to decimal128(precision, scale).
+
+    Example:
+        >>> from decimal import Decimal
+        >>> s = pd.Series([Decimal("1.005"), Decimal("1.015")], dtype=money_dtype(10, 3))
+        >>> round_decimal(s, 10, 2).tolist()
+        [Decimal('1.00'), Decimal('1.02')]
+    """
+    array = pa.array(values)
+    rounded = pc.round(array, ndigits=scale, round_mode="half_to_even")
+    return pd.Series(
+        pd.arrays.ArrowExtensionArray(rounded.cast(pa.decimal128(precision, scale))),
+        index=values.index,
+        name=values.name,
+    )
+
