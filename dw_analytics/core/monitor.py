@@ -76,9 +76,15 @@ class _Sampler(threading.Thread):
         return max(self.peak, current_rss_mb())
 
 
+_open: list[Measurement] = []
+
+
 @contextmanager
 def measure() -> Iterator[Measurement]:
     """Time a block and record its peak RSS.
+
+    Blocks nest: an inner block's peak also counts for the blocks around it
+    (the kernel's high-water mark is reset at each start).
 
     Example:
         >>> with measure() as m:
@@ -87,16 +93,19 @@ def measure() -> Iterator[Measurement]:
         True
     """
     result = Measurement(start_rss_mb=current_rss_mb())
+    result.peak_rss_mb = result.start_rss_mb
     exact = _reset_hwm() and _read_hwm_mb() is not None
     sampler = None if exact else _Sampler()
     if sampler:
         sampler.start()
+    _open.append(result)
     started = time.perf_counter()
     try:
         yield result
     finally:
         result.duration_s = time.perf_counter() - started
-        if sampler:
-            result.peak_rss_mb = sampler.stop()
-        else:
-            result.peak_rss_mb = max(_read_hwm_mb() or 0.0, result.start_rss_mb)
+        _open.pop()
+        own_peak = sampler.stop() if sampler else (_read_hwm_mb() or 0.0)
+        result.peak_rss_mb = max(result.peak_rss_mb, own_peak)
+        if _open:
+            _open[-1].peak_rss_mb = max(_open[-1].peak_rss_mb, result.peak_rss_mb)

@@ -70,6 +70,7 @@ class BasePipeline:
         except (TypeError, ValueError) as exc:
             raise ConfigurationError(f"pipeline {self.name!r}: invalid parameter value: {exc}") from exc
         self.using = using or self.database
+        self.step_prefix = ""
         self.log: RunLog | None = None
         self._processed_set = False
 
@@ -98,7 +99,7 @@ class BasePipeline:
         data = self.step("extract", self.extract)
         if isinstance(data, pd.DataFrame):
             if not self._processed_set:
-                self.log.n_processed = len(data)
+                self.log.n_processed += len(data)
         elif isinstance(data, Iterator):
             if self.chunked:
                 return self._execute_chunks(data)
@@ -115,7 +116,8 @@ class BasePipeline:
     def _execute_chunks(self, chunks: Iterator[pd.DataFrame]) -> None:
         extract_log = self.log.steps[-1]
         extract_log.n_rows = 0
-        transform_log, load_log = StepLog("transform", n_rows=0), StepLog("load", n_rows=0)
+        transform_log = StepLog(f"{self.step_prefix}transform", n_rows=0)
+        load_log = StepLog(f"{self.step_prefix}load", n_rows=0)
         self.log.steps += [transform_log, load_log]
         while True:
             with measure() as m:
@@ -133,6 +135,19 @@ class BasePipeline:
             self.record_load(loaded)
             _accumulate(load_log, m, loaded)
         return None
+
+    def execute_within(self, parent: BasePipeline) -> Any:
+        """Execute as part of ``parent``'s run: same transaction and log, steps named ``<name>.<step>``.
+
+        Example:
+            >>> class Nightly(BasePipeline):  # doctest: +SKIP
+            ...     def execute(self):
+            ...         return ETLPipeline(using=self.using).execute_within(self)
+        """
+        self.log = parent.log
+        self.step_prefix = f"{parent.step_prefix}{self.name}."
+        self._processed_set = False
+        return self.execute()
 
     # -- helpers for subclasses -------------------------------------------
     def add_processed(self, n: int) -> None:
@@ -153,7 +168,7 @@ class BasePipeline:
 
     def step(self, name: str, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run ``func`` as a measured step called ``name`` and return its value."""
-        step_log = StepLog(name=name)
+        step_log = StepLog(name=f"{self.step_prefix}{name}")
         self.log.steps.append(step_log)
         with measure() as m:
             value = func(*args, **kwargs)
