@@ -147,6 +147,7 @@ class BasePipeline:
         self.log = parent.log
         self.step_prefix = f"{parent.step_prefix}{self.name}."
         self._processed_set = False
+        self._quarantined = parent._quarantined
         return self.execute()
 
     # -- helpers for subclasses -------------------------------------------
@@ -156,8 +157,17 @@ class BasePipeline:
         self.log.n_processed += int(n)
 
     def add_errors(self, n: int) -> None:
-        """Count ``n`` rows rejected or quarantined."""
+        """Count ``n`` rows rejected without keeping them (prefer :meth:`quarantine`)."""
         self.log.n_errors += int(n)
+
+    def quarantine(self, rows: pd.DataFrame) -> None:
+        """Keep rejected rows (columns ``file``, ``line``, ``column``, ``value``, ``reason``) and count them.
+
+        They are stored with the run record, even when the run fails.
+        """
+        if len(rows):
+            self.add_errors(len(rows))
+            self._quarantined.append(rows)
 
     def record_load(self, result: LoadResult | Iterable[LoadResult] | None) -> None:
         """Add the counts of one or more loads to the run log."""
@@ -191,6 +201,7 @@ class BasePipeline:
 
         self.log = RunLog(pipeline=self.name, started_at=timezone.now(), parameters=_jsonable(self.params))
         self._processed_set = False
+        self._quarantined: list[pd.DataFrame] = []
         record = PipelineRun.objects.create(
             pipeline=self.name,
             status=PipelineRun.Status.RUNNING,
@@ -212,7 +223,7 @@ class BasePipeline:
         self.log.finished_at = timezone.now()
         self.log.duration_s = round((self.log.finished_at - self.log.started_at).total_seconds(), 6)
         self.log.peak_rss_mb = max((s.peak_rss_mb for s in self.log.steps), default=0.0)
-        _save_record(record, self.log)
+        _save_record(record, self.log, self._quarantined)
         if failure is not None and (raise_errors or not isinstance(failure, Exception)):
             raise failure
         return self.log
@@ -235,7 +246,7 @@ def _accumulate(step_log: StepLog, m: Measurement, value: Any = None) -> None:
         step_log.n_rows = (step_log.n_rows or 0) + rows
 
 
-def _save_record(record: Any, log: RunLog) -> None:
+def _save_record(record: Any, log: RunLog, quarantined: list[pd.DataFrame]) -> None:
     fields = [
         "status", "finished_at", "duration_s", "n_processed", "n_errors", "n_inserted",
         "n_updated", "n_deleted", "peak_rss_mb",
@@ -246,6 +257,16 @@ def _save_record(record: Any, log: RunLog) -> None:
     record.error = log.error or ""
     record.traceback = log.traceback or ""
     record.save(update_fields=[*fields, "steps", "error", "traceback"])
+    if quarantined:
+        from dw_analytics.load.models import write_model
+        from dw_analytics.warehouse.models import QuarantinedRow
+
+        rows = pd.concat(quarantined, ignore_index=True)
+        text_columns = ["file", "column", "value", "reason"]
+        frame = rows.reindex(columns=text_columns).astype("string").fillna("")
+        frame["line"] = rows["line"].astype("Int64") if "line" in rows else pd.array([None] * len(rows), dtype="Int64")
+        frame["run_id"] = record.pk
+        write_model(frame, QuarantinedRow, mode="append", using=record._state.db)
 
 
 def _jsonable(params: dict[str, Any]) -> dict[str, Any]:

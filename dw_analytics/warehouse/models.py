@@ -57,3 +57,32 @@ class SalesByCategory(models.Model):
     class Meta:
         ordering = ["categoria"]
         verbose_name_plural = "sales by category"
+
+
+class QuarantinedRow(models.Model):
+    """An input row a run could not use, with where it came from and why."""
+
+    run = models.ForeignKey(PipelineRun, on_delete=models.CASCADE, related_name="quarantined_rows")
+    file = models.CharField(max_length=500, blank=True, default="", help_text="Source file or table.")
+    line = models.BigIntegerField(null=True, blank=True, help_text="Line number in the source file (header = 1).")
+    column = models.CharField(max_length=200, blank=True, default="", help_text="Offending column, when known.")
+    value = models.TextField(blank=True, default="", help_text="The raw offending value or line.")
+    reason = models.TextField(help_text="Why the row was rejected.")
+
+    class Meta:
+        ordering = ["run", "id"]
+
+
+class Watermark(models.Model):
+    """How far an incremental source has been read: the last (timestamp, id) loaded."""
+
+    name = models.CharField(max_length=200, unique=True, help_text="Source name, e.g. 'sales.Pedido'.")
+    last_updated_at = models.DateTimeField(null=True, blank=True, help_text="Greatest change time loaded.")
+    last_id = models.BigIntegerField(null=True, blank=True, help_text="Greatest id at that change time (tie-breaker).")
+    updated_at = models.DateTimeField(auto_now=True, help_text="When the watermark last moved.")
+    run = models.ForeignKey(
+        PipelineRun, null=True, blank=True, on_delete=models.SET_NULL, help_text="Run that moved it last."
+    )
+
+    def __str__(self) -> str:
+        return f"{self.name} @ {self.last_updated_at} / {self.last_id}"
