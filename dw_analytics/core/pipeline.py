@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from dw_analytics.core.exceptions import ConfigurationError
+from dw_analytics.core.locks import pipeline_lock
 from dw_analytics.core.monitor import Measurement, measure
 from dw_analytics.core.runlog import RunLog, StepLog
 from dw_analytics.load.base import LoadResult
@@ -196,7 +197,15 @@ class BasePipeline:
             raise_errors: re-raise a failure after recording it (default);
                 when False, return the failed log instead.
             triggered_by: who or what asked (user name, ``cron``, ``celery``).
+
+        Raises:
+            PipelineLocked: another run of this pipeline is in progress
+                (checked before anything is recorded or written).
         """
+        with pipeline_lock(self.name, using=self.using):
+            return self._run_locked(raise_errors=raise_errors, triggered_by=triggered_by)
+
+    def _run_locked(self, *, raise_errors: bool, triggered_by: str) -> RunLog:
         from dw_analytics.warehouse.models import PipelineRun
 
         self.log = RunLog(pipeline=self.name, started_at=timezone.now(), parameters=_jsonable(self.params))

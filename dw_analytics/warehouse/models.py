@@ -86,3 +86,14 @@ class Watermark(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} @ {self.last_updated_at} / {self.last_id}"
+
+
+class PipelineLock(models.Model):
+    """The lock row of a running pipeline on databases without advisory locks (SQLite)."""
+
+    pipeline = models.CharField(max_length=100, unique=True, help_text="Locked pipeline name.")
+    owner = models.CharField(max_length=200, help_text="host:pid of the process holding the lock.")
+    acquired_at = models.DateTimeField(help_text="When the lock was taken.")
+
+    def __str__(self) -> str:
+        return f"{self.pipeline} locked by {self.owner}"
