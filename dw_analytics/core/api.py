@@ -8,7 +8,14 @@ from dw_analytics.core.registry import get_pipeline
 from dw_analytics.core.runlog import RunLog
 
 
-def run(name: str, *, raise_errors: bool = True, triggered_by: str = "", using: str | None = None, **params: Any) -> RunLog:
+def run(
+    name: str,
+    *,
+    raise_errors: bool = True,
+    triggered_by: str = "",
+    using: str | None = None,
+    **params: Any,
+) -> RunLog:
     """Run the registered pipeline ``name`` and return its log (``log.result`` holds its output).
 
     Example:

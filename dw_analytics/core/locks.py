@@ -54,7 +54,9 @@ def _owner_is_dead(owner: str) -> bool:
 
 
 @contextmanager
-def pipeline_lock(name: str, *, using: str = "default", stale_after: timedelta = DEFAULT_STALE_AFTER) -> Iterator[None]:
+def pipeline_lock(
+    name: str, *, using: str = "default", stale_after: timedelta = DEFAULT_STALE_AFTER
+) -> Iterator[None]:
     """Hold the lock of pipeline ``name`` for the duration of the block.
 
     Raises:
@@ -80,7 +82,10 @@ def _advisory_lock(connection, name: str) -> Iterator[None]:
         cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
         acquired = cursor.fetchone()[0]
     if not acquired:
-        raise PipelineLocked(f"pipeline {name!r} is already running (PostgreSQL advisory lock {key} is held)", pipeline=name)
+        raise PipelineLocked(
+            f"pipeline {name!r} is already running (PostgreSQL advisory lock {key} is held)",
+            pipeline=name,
+        )
     try:
         yield
     finally:
@@ -106,14 +111,22 @@ def _row_lock(name: str, using: str, stale_after: timedelta) -> Iterator[None]:
                 pipeline=name,
             )
         # Abandoned: take it over only if nobody else did in between.
-        if not locks.filter(pk=held.pk, owner=held.owner).update(owner=owner, acquired_at=timezone.now()):
-            raise PipelineLocked(f"pipeline {name!r} is already running (lock just taken by another run)", pipeline=name)
+        if not locks.filter(pk=held.pk, owner=held.owner).update(
+            owner=owner, acquired_at=timezone.now()
+        ):
+            raise PipelineLocked(
+                f"pipeline {name!r} is already running (lock just taken by another run)",
+                pipeline=name,
+            )
     else:
         try:
             with transaction.atomic(using=using):
                 locks.create(pipeline=name, owner=owner, acquired_at=timezone.now())
         except IntegrityError:
-            raise PipelineLocked(f"pipeline {name!r} is already running (lock just taken by another run)", pipeline=name) from None
+            raise PipelineLocked(
+                f"pipeline {name!r} is already running (lock just taken by another run)",
+                pipeline=name,
+            ) from None
     try:
         yield
     finally:

@@ -3,23 +3,22 @@
 from __future__ import annotations
 
 import json
-import logging
 import traceback
 from collections.abc import Callable, Iterable, Iterator
 from datetime import timedelta
 from typing import Any, ClassVar
 
 import pandas as pd
+from django.core.mail import mail_admins
 from django.db import transaction
 from django.utils import timezone
 
 from dw_analytics.core.exceptions import ConfigurationError
 from dw_analytics.core.locks import pipeline_lock
 from dw_analytics.core.monitor import Measurement, measure
+from dw_analytics.core.observe import logger, progress_bar
 from dw_analytics.core.runlog import RunLog, StepLog
 from dw_analytics.load.base import LoadResult
-
-logger = logging.getLogger("dw_analytics.pipeline")
 
 
 class BasePipeline:
@@ -69,7 +68,9 @@ class BasePipeline:
         try:
             self.params = {key: self.parameters[key](value) for key, value in params.items()}
         except (TypeError, ValueError) as exc:
-            raise ConfigurationError(f"pipeline {self.name!r}: invalid parameter value: {exc}") from exc
+            raise ConfigurationError(
+                f"pipeline {self.name!r}: invalid parameter value: {exc}"
+            ) from exc
         self.using = using or self.database
         self.step_prefix = ""
         self.log: RunLog | None = None
@@ -110,9 +111,11 @@ class BasePipeline:
         return result
 
     def _counted(self, chunks: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        for chunk in chunks:
-            self.add_processed(len(chunk))
-            yield chunk
+        with progress_bar(f"{self.step_prefix}{self.name} extract") as bar:
+            for chunk in chunks:
+                self.add_processed(len(chunk))
+                bar.update(len(chunk))
+                yield chunk
 
     def _execute_chunks(self, chunks: Iterator[pd.DataFrame]) -> None:
         extract_log = self.log.steps[-1]
@@ -120,21 +123,25 @@ class BasePipeline:
         transform_log = StepLog(f"{self.step_prefix}transform", n_rows=0)
         load_log = StepLog(f"{self.step_prefix}load", n_rows=0)
         self.log.steps += [transform_log, load_log]
-        while True:
-            with measure() as m:
-                chunk = next(chunks, None)
-            _accumulate(extract_log, m)
-            if chunk is None:
-                break
-            extract_log.n_rows += len(chunk)
-            self.add_processed(len(chunk))
-            with measure() as m:
-                result = self.transform(chunk)
-            _accumulate(transform_log, m, result)
-            with measure() as m:
-                loaded = self.load(result)
-            self.record_load(loaded)
-            _accumulate(load_log, m, loaded)
+        with progress_bar(f"{self.step_prefix}{self.name}") as bar:
+            while True:
+                with measure() as m:
+                    chunk = next(chunks, None)
+                _accumulate(extract_log, m)
+                if chunk is None:
+                    break
+                extract_log.n_rows += len(chunk)
+                self.add_processed(len(chunk))
+                with measure() as m:
+                    result = self.transform(chunk)
+                _accumulate(transform_log, m, result)
+                with measure() as m:
+                    loaded = self.load(result)
+                self.record_load(loaded)
+                _accumulate(load_log, m, loaded)
+                bar.update(len(chunk))
+        for step_log in (extract_log, transform_log, load_log):
+            self._log_step(step_log)
         return None
 
     def execute_within(self, parent: BasePipeline) -> Any:
@@ -186,8 +193,17 @@ class BasePipeline:
         if _load_results(value):
             self.record_load(value)
         _accumulate(step_log, m, value)
-        logger.info("step %s.%s: %.3f s, %.0f MB", self.name, name, m.duration_s, m.peak_rss_mb)
+        self._log_step(step_log)
         return value
+
+    def _log_step(self, step_log: StepLog) -> None:
+        fields = {"run_id": self.log.run_id, "pipeline": self.log.pipeline, **vars(step_log)}
+        fields["step"] = fields.pop("name")
+        logger.info(
+            "run %s %s step %s: %.3f s, %s rows, peak %.0f MB",
+            self.log.run_id, self.log.pipeline, step_log.name, step_log.duration_s,
+            step_log.n_rows, step_log.peak_rss_mb, extra={"dw": fields},
+        )  # fmt: skip
 
     # -- running -----------------------------------------------------------
     def run(self, *, raise_errors: bool = True, triggered_by: str = "") -> RunLog:
@@ -208,7 +224,9 @@ class BasePipeline:
     def _run_locked(self, *, raise_errors: bool, triggered_by: str) -> RunLog:
         from dw_analytics.warehouse.models import PipelineRun
 
-        self.log = RunLog(pipeline=self.name, started_at=timezone.now(), parameters=_jsonable(self.params))
+        self.log = RunLog(
+            pipeline=self.name, started_at=timezone.now(), parameters=_jsonable(self.params)
+        )
         self._processed_set = False
         self._quarantined: list[pd.DataFrame] = []
         record = PipelineRun.objects.create(
@@ -233,6 +251,8 @@ class BasePipeline:
         self.log.duration_s = round((self.log.finished_at - self.log.started_at).total_seconds(), 6)
         self.log.peak_rss_mb = max((s.peak_rss_mb for s in self.log.steps), default=0.0)
         _save_record(record, self.log, self._quarantined)
+        if failure is not None:
+            _notify_failure(self.log)
         if failure is not None and (raise_errors or not isinstance(failure, Exception)):
             raise failure
         return self.log
@@ -250,7 +270,11 @@ def _accumulate(step_log: StepLog, m: Measurement, value: Any = None) -> None:
     """Add a measured call to a step: durations add up, the peak is the max."""
     step_log.duration_s = round(step_log.duration_s + m.duration_s, 6)
     step_log.peak_rss_mb = round(max(step_log.peak_rss_mb, m.peak_rss_mb), 1)
-    rows = len(value) if isinstance(value, pd.DataFrame) else sum(r.n_written for r in _load_results(value)) or None
+    rows = (
+        len(value)
+        if isinstance(value, pd.DataFrame)
+        else sum(r.n_written for r in _load_results(value)) or None
+    )
     if rows is not None:
         step_log.n_rows = (step_log.n_rows or 0) + rows
 
@@ -273,9 +297,36 @@ def _save_record(record: Any, log: RunLog, quarantined: list[pd.DataFrame]) -> N
         rows = pd.concat(quarantined, ignore_index=True)
         text_columns = ["file", "column", "value", "reason"]
         frame = rows.reindex(columns=text_columns).astype("string").fillna("")
-        frame["line"] = rows["line"].astype("Int64") if "line" in rows else pd.array([None] * len(rows), dtype="Int64")
+        frame["line"] = (
+            rows["line"].astype("Int64")
+            if "line" in rows
+            else pd.array([None] * len(rows), dtype="Int64")
+        )
         frame["run_id"] = record.pk
         write_model(frame, QuarantinedRow, mode="append", using=record._state.db)
+
+
+def _notify_failure(log: RunLog) -> None:
+    logger.error(
+        "run %s %s failed: %s",
+        log.run_id,
+        log.pipeline,
+        log.error,
+        extra={
+            "dw": {
+                "run_id": log.run_id,
+                "pipeline": log.pipeline,
+                "status": "failed",
+                "error": log.error,
+            }
+        },
+    )
+    mail_admins(
+        f"pipeline {log.pipeline} failed (run {log.run_id})",
+        f"Run {log.run_id} of {log.pipeline} failed at {log.finished_at:%Y-%m-%d %H:%M:%S %Z}.\n\n"
+        f"{log.error}\n\n{log.traceback}",
+        fail_silently=True,
+    )
 
 
 def _jsonable(params: dict[str, Any]) -> dict[str, Any]:

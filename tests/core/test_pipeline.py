@@ -120,3 +120,39 @@ def test_an_unknown_pipeline_name_lists_the_registered_ones():
         assert "test_categories" in str(excinfo.value)
     finally:
         unregister("test_categories")
+
+
+@pytest.mark.django_db
+def test_a_failed_run_emails_the_admins_with_the_error_and_run_id(settings, mailoutbox):
+    settings.ADMINS = [("Ops", "ops@example.com")]
+
+    log = CategoriesPipeline(fail_after=1).run(raise_errors=False)
+
+    assert len(mailoutbox) == 1
+    message = mailoutbox[0]
+    assert message.to == ["ops@example.com"]
+    assert f"pipeline test_categories failed (run {log.run_id})" in message.subject
+    assert "RuntimeError: disk on fire after 1 rows" in message.body
+
+
+@pytest.mark.django_db
+def test_json_step_logs_carry_run_pipeline_step_rows_duration_and_memory():
+    import io
+    import json
+    import logging
+
+    from dw_analytics.core.observe import configure_run_logging, logger
+
+    stream = io.StringIO()
+    handler = configure_run_logging("json", stream)
+    try:
+        log = CategoriesPipeline().run()
+    finally:
+        logger.removeHandler(handler)
+
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [line["step"] for line in lines] == ["extract", "transform", "load"]
+    assert all(line["run_id"] == log.run_id and line["pipeline"] == "test_categories" for line in lines)
+    assert [line["n_rows"] for line in lines] == [4, 4, 4]
+    assert all(line["duration_s"] >= 0 and line["peak_rss_mb"] > 0 for line in lines)
+    assert logging.getLevelName(lines[0]["level"]) == logging.INFO
