@@ -25,12 +25,20 @@ _PUBLIC = {
     "write_model": "dw_analytics.load.models",
     "write_parquet": "dw_analytics.load.parquet",
     "write_excel": "dw_analytics.load.excel",
+    "publish_snapshot": "dw_analytics.load.parquet",
+    "read_snapshot": "dw_analytics.load.parquet",
+    "open_snapshot": "dw_analytics.load.parquet",
+    "list_snapshot_versions": "dw_analytics.load.parquet",
     "LoadResult": "dw_analytics.load.base",
     "BasePipeline": "dw_analytics.core.pipeline",
     "RunLog": "dw_analytics.core.runlog",
     "register": "dw_analytics.core.registry",
     "get_pipeline": "dw_analytics.core.registry",
     "run": "dw_analytics.core.api",
+    "catalog": "dw_analytics.notebook",
+    "load_table": "dw_analytics.notebook",
+    "pipeline_from_function": "dw_analytics.notebook",
+    "sales_report": "dw_analytics.reports",
 }
 
 __all__ = ["setup", *_PUBLIC]

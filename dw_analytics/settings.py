@@ -8,6 +8,7 @@ only from the environment.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import dj_database_url
@@ -31,6 +32,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "dw_analytics.sales",
     "dw_analytics.warehouse",
+    "dw_analytics.ops",
 ]
 
 MIDDLEWARE = [
@@ -80,6 +82,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "transaction_mode": "IMMEDIATE",
         }
     )
+    # A file, not memory, so that tests can hand the database to other
+    # processes (a Celery worker, a concurrent run, a process killed mid-load).
+    DATABASES["default"]["TEST"] = {"NAME": str(Path(tempfile.gettempdir()) / f"dw_test_{os.getpid()}.sqlite3")}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -95,6 +100,11 @@ LOGIN_URL = "/admin/login/"
 
 # Where every file output lives; loaders refuse paths that escape it.
 DW_OUTPUT_DIR = Path(os.environ.get("DW_OUTPUT_DIR", DATA_DIR / "out"))
+# Incremental loads take only changes older than this, so a transaction that
+# commits late cannot slip behind the watermark (it is picked up next run).
+DW_WATERMARK_LAG_S = int(os.environ.get("DW_WATERMARK_LAG_S", "120"))
+# How the admin's "run now" runs a pipeline: "celery", "sync" or "auto" (Celery when a worker answers).
+DW_RUN_NOW_MODE = os.environ.get("DW_RUN_NOW_MODE", "auto")
 DW_ENGINE = os.environ.get("DW_ENGINE", "pandas")
 DW_DASK_SCHEDULER = os.environ.get("DW_DASK_SCHEDULER", "")
 

@@ -17,6 +17,7 @@ from dw_analytics.core.exceptions import ConfigurationError
 from dw_analytics.core.locks import pipeline_lock
 from dw_analytics.core.monitor import Measurement, measure
 from dw_analytics.core.observe import logger, progress_bar
+from dw_analytics.core.status import LiveStatus, RunCancelled
 from dw_analytics.core.runlog import RunLog, StepLog
 from dw_analytics.load.base import LoadResult
 
@@ -73,6 +74,7 @@ class BasePipeline:
             ) from exc
         self.using = using or self.database
         self.step_prefix = ""
+        self.status: LiveStatus | None = None
         self.log: RunLog | None = None
         self._processed_set = False
 
@@ -115,6 +117,7 @@ class BasePipeline:
             for chunk in chunks:
                 self.add_processed(len(chunk))
                 bar.update(len(chunk))
+                self.heartbeat(len(chunk))
                 yield chunk
 
     def _execute_chunks(self, chunks: Iterator[pd.DataFrame]) -> None:
@@ -140,6 +143,7 @@ class BasePipeline:
                 self.record_load(loaded)
                 _accumulate(load_log, m, loaded)
                 bar.update(len(chunk))
+                self.heartbeat(len(chunk))
         for step_log in (extract_log, transform_log, load_log):
             self._log_step(step_log)
         return None
@@ -153,6 +157,7 @@ class BasePipeline:
             ...         return ETLPipeline(using=self.using).execute_within(self)
         """
         self.log = parent.log
+        self.status = parent.status
         self.step_prefix = f"{parent.step_prefix}{self.name}."
         self._processed_set = False
         self._quarantined = parent._quarantined
@@ -163,6 +168,15 @@ class BasePipeline:
         """Count ``n`` more rows as processed."""
         self._processed_set = True
         self.log.n_processed += int(n)
+
+    def heartbeat(self, rows: int = 0) -> None:
+        """Report ``rows`` more done to the live status; raise :class:`RunCancelled` if asked to stop.
+
+        The engine calls it at every chunk boundary; long custom steps should too.
+        """
+        if self.status is not None:
+            self.status.update(rows=rows)
+            self.status.check_cancel()
 
     def add_errors(self, n: int) -> None:
         """Count ``n`` rows rejected without keeping them (prefer :meth:`quarantine`)."""
@@ -188,6 +202,8 @@ class BasePipeline:
         """Run ``func`` as a measured step called ``name`` and return its value."""
         step_log = StepLog(name=f"{self.step_prefix}{name}")
         self.log.steps.append(step_log)
+        if self.status is not None:
+            self.status.update(step=step_log.name, force=True)
         with measure() as m:
             value = func(*args, **kwargs)
         if _load_results(value):
@@ -237,6 +253,7 @@ class BasePipeline:
             triggered_by=triggered_by,
         )
         self.log.run_id = record.pk
+        self.status = LiveStatus(record.pk, using=self.using)
         failure: BaseException | None = None
         try:
             with transaction.atomic(using=self.using):
@@ -244,14 +261,16 @@ class BasePipeline:
             self.log.status = "succeeded"
         except BaseException as exc:  # recorded, then re-raised below as asked
             failure = exc
-            self.log.status = "failed"
+            self.log.status = "cancelled" if isinstance(exc, RunCancelled) else "failed"
             self.log.error = f"{type(exc).__name__}: {exc}"
             self.log.traceback = traceback.format_exc()
         self.log.finished_at = timezone.now()
         self.log.duration_s = round((self.log.finished_at - self.log.started_at).total_seconds(), 6)
         self.log.peak_rss_mb = max((s.peak_rss_mb for s in self.log.steps), default=0.0)
+        self.status.close()
+        self.status = None
         _save_record(record, self.log, self._quarantined)
-        if failure is not None:
+        if failure is not None and self.log.status == "failed":
             _notify_failure(self.log)
         if failure is not None and (raise_errors or not isinstance(failure, Exception)):
             raise failure

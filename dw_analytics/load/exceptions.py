@@ -17,3 +17,9 @@ class LoadValidationError(LoadError, ValueError):
 
 class OutputPathError(LoadError, ValueError):
     """An output path escapes the configured output root (``DW_OUTPUT_DIR``)."""
+
+
+class SnapshotError(LoadError):
+    """A Parquet snapshot folder cannot be read: nothing published yet, an unknown
+    table, or a version removed while it was being read (``retryable`` is then
+    True: read the ``CURRENT`` pointer again). Carries ``target`` and ``table``."""

@@ -1,1 +1,3 @@
 """The project's registered pipelines; importing this package registers them."""
+
+from dw_analytics.pipelines import analytics, etl, nightly, star_schema  # noqa: F401

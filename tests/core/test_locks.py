@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import socket
+import time
 
 import psycopg
 import pytest
@@ -27,6 +28,19 @@ def _other_session_holds_advisory_lock(name: str) -> psycopg.Connection:
     return other
 
 
+def _wait_for_backend_exit(pid: int) -> None:
+    # The server ends a closed session's backend asynchronously.
+    deadline = time.monotonic() + 10
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute("SELECT pg_stat_clear_snapshot()")  # stats are cached per transaction
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", [pid])
+            if cursor.fetchone()[0] == 0:
+                return
+            time.sleep(0.05)
+    raise AssertionError(f"backend {pid} did not exit")
+
+
 @pytest.mark.django_db
 def test_a_second_run_exits_at_once_while_the_lock_is_held():
     if connection.vendor == "postgresql":
@@ -42,7 +56,9 @@ def test_a_second_run_exits_at_once_while_the_lock_is_held():
         assert not PipelineRun.objects.exists()  # refused before anything was recorded
     finally:
         if holder is not None:
+            pid = holder.info.backend_pid
             holder.close()  # a holder that dies releases the lock with its session
+            _wait_for_backend_exit(pid)
         PipelineLock.objects.all().delete()
 
     assert Noop().run().succeeded
@@ -72,7 +88,10 @@ def test_the_lock_is_released_after_a_failed_run():
 def test_an_abandoned_lock_is_taken_over(owner, age):
     if connection.vendor == "postgresql":
         # A crashed holder's session ends, and the server drops its advisory locks.
-        _other_session_holds_advisory_lock("test_noop").close()
+        holder = _other_session_holds_advisory_lock("test_noop")
+        pid = holder.info.backend_pid
+        holder.close()
+        _wait_for_backend_exit(pid)
     else:
         PipelineLock.objects.create(pipeline="test_noop", owner=owner, acquired_at=timezone.now() - age)
 

@@ -1,0 +1,46 @@
+# dw_analytics — the two commands: `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+DEMO_ORDERS ?= 200000
+POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
+
+.PHONY: demo test test-sqlite test-postgres install browser-deps lint bench-quick clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $@
+
+## demo: install, migrate SQLite, generate demo data, run the nightly refresh, print a summary
+demo: install
+	$(PY) manage.py migrate --noinput -v 0
+	$(PY) manage.py generate_demo_data --orders $(DEMO_ORDERS)
+	$(PY) manage.py refresh_warehouse
+
+## browser-deps: Debian's chromium + chromedriver for the end-to-end browser test
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
+
+## test: the whole suite on SQLite, then on PostgreSQL (a missing server fails)
+test: install browser-deps
+	$(MAKE) --no-print-directory test-sqlite
+	$(MAKE) --no-print-directory test-postgres
+
+test-sqlite:
+	env -u DATABASE_URL $(PY) -m pytest
+
+test-postgres:
+	DATABASE_URL=$(POSTGRES_URL) DW_REQUIRE_POSTGRES=1 $(PY) -m pytest
+
+lint: install
+	$(PY) -m ruff check dw_analytics transforms tests benchmarks
+	$(PY) -m ruff format --check dw_analytics transforms tests benchmarks
+
+clean:
+	rm -rf data/out data/dw.sqlite3* .pytest_cache

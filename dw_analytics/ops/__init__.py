@@ -1,0 +1,1 @@
+"""Operations app: on-demand jobs' records (exports, corrections, consolidated files) and commands."""
