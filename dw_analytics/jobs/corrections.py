@@ -371,7 +371,7 @@ class _Planner:
 
     def _coerce(self, name: str, series: pd.Series, dtype: Any) -> pd.Series:
         f = field_for(self.model, name)
-        present = series.notna().to_numpy()
+        present = series.notna().to_numpy(bool).copy()
         if isinstance(series.dtype, pd.StringDtype) or series.dtype == object:
             present &= (series.astype("string").str.strip() != "").fillna(False).to_numpy(bool)
         kind = _kind(dtype)
@@ -422,13 +422,12 @@ class _Planner:
         for name in frame.columns:
             f = field_for(self.model, name)
             column = frame[name]
-            if not f.null and name in self.keys:
-                self._reject(column.isna().to_numpy(), name, "the key is missing")
-            elif not f.null:
+            if not f.null:
                 original_missing = self.raw[name].isna().to_numpy() | (
                     self.raw[name].astype("string").str.strip() == ""
                 ).fillna(True).to_numpy(bool)
-                self._reject(original_missing, name, "a value is required")
+                reason = "the key is missing" if name in self.keys else "a value is required"
+                self._reject(original_missing, name, reason)
             if f.get_internal_type() in _POSITIVE:
                 self._reject((column < 0).fillna(False).to_numpy(bool), name, "must be zero or positive")
             if f.is_relation and f.many_to_one:
@@ -831,7 +830,7 @@ class ApplyCorrectionsPipeline(BasePipeline):
             self.step(
                 "load",
                 write_model,
-                report.to_write,
+                complete_rows(model, report.to_write, report.keys, using=self.using),
                 model,
                 mode="upsert",
                 unique_fields=report.keys,
@@ -970,6 +969,7 @@ class RevertCorrectionsPipeline(BasePipeline):
             before = updated[keys].copy()
             for column in columns:
                 before[column] = updated[f"before__{column}"].to_numpy()
+            before = complete_rows(model, before, keys, using=self.using)
             result = self.step("restore", write_model, before, model, mode="upsert", unique_fields=keys, using=self.using)
             restored = result.n_updated
         if len(inserted):
@@ -1044,9 +1044,41 @@ def _revert_conflicts(
             now = merged[f"{column}__now" if f"{column}__now" in merged else column]
             expected = merged[f"{prefix}{column}"]
             changed |= ~gone & _differs(expected, now)
-        keys_text = merged.loc[changed, keys].astype(str).agg("|".join, axis=1).tolist()
-        conflicts.extend(keys_text)
+        conflicts.extend(_key_text(merged.loc[changed, keys]))
     return conflicts
+
+
+def _key_text(keys: pd.DataFrame) -> list[str]:
+    """Keys as text, ``a|b`` for composite keys."""
+    text = keys.astype(object).astype(str)
+    joined = text.iloc[:, 0]
+    for column in text.columns[1:]:
+        joined = joined + "|" + text[column]
+    return joined.tolist()
+
+
+def complete_rows(
+    model: type[models.Model], frame: pd.DataFrame, keys: list[str], *, using: str = "default"
+) -> pd.DataFrame:
+    """Add the stored values of required fields the frame lacks, so an upsert can write it.
+
+    ``write_model`` needs every non-null field without a default, even for rows it only
+    updates; values already stored are written back unchanged (and not counted as changes).
+    """
+    missing = [
+        f.attname
+        for f in model._meta.concrete_fields
+        if not f.null
+        and not f.has_default()
+        and not getattr(f, "auto_now", False)
+        and not getattr(f, "auto_now_add", False)
+        and not (f.primary_key and f.get_internal_type() in ("AutoField", "BigAutoField", "SmallAutoField"))
+        and f.attname not in frame.columns
+    ]
+    if not missing or not len(frame):
+        return frame
+    stored = current_rows(model, frame[keys], [*keys, *missing], using=using)
+    return frame.merge(stored, on=keys, how="inner")
 
 
 def _delete_keys(model: type[models.Model], keys: pd.DataFrame, using: str) -> int:

@@ -19,7 +19,6 @@ backend stores, batch by batch, then bound as plain Python values:
 from __future__ import annotations
 
 import sqlite3
-
 from collections.abc import Iterator
 from itertools import chain, islice
 from typing import Any

@@ -141,6 +141,13 @@ def snapshot_tables() -> dict[str, type[models.Model]]:
     return dict(SNAPSHOT_TABLES)
 
 
+def _published_as_double() -> frozenset[str]:
+    """Decimal columns the nightly run publishes as doubles (ratios wider than 4 places)."""
+    from dw_analytics.pipelines import nightly
+
+    return frozenset(getattr(nightly, "RATIO_COLUMNS", ()))
+
+
 # -- describing one model ---------------------------------------------------------------
 def table_description(model: type[models.Model]) -> str:
     """The model docstring, or "" when Django generated it (``Model(id, ...)``)."""
@@ -241,8 +248,9 @@ def describe_table(name: str, model: type[models.Model], *, parquet: bool) -> di
     ]
     unique_sets += [[f.attname] for f in meta.concrete_fields if f.unique and not f.primary_key]
     columns, relationships = [], []
+    as_double = _published_as_double()
     for field in meta.concrete_fields:
-        arrow = parquet_type(field)
+        arrow = "double" if field.attname in as_double else parquet_type(field)
         reference = _REFERENCE.match(str(field.help_text))
         column = {
             "name": field.attname,

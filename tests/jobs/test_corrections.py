@@ -150,15 +150,15 @@ def test_revert_refuses_when_a_corrected_row_changed_since(db, tmp_path, output_
 def test_applied_corrections_update_pedidos_from_excel_and_revert(shop, tmp_path, output_dir):
     p = [o.id for o in shop["pedidos"]]
     path = tmp_path / "fix.xlsx"
-    pd.DataFrame({"id": [p[0], p[2]], "total": [55.5, 150.0], "criado_em": ["2024-05-01T09:00:00-03:00", "2024-05-03 09:00"]}).to_excel(path, index=False)
+    pd.DataFrame({"id": [p[0], p[2]], "total": [55.5, 150.0], "criado_em": ["2024-05-01T10:00:00-03:00", "2024-05-03 10:00"]}).to_excel(path, index=False)
     before = _pedidos_state()
 
     report = apply_corrections(path, "sales.Pedido", ["id"])
 
     assert (report.n_updated, report.n_unchanged, report.n_rejected) == (2, 0, 0)
-    assert report.updated["after"].tolist() == ["55.50", "2024-05-01 09:00:00-03:00", "2024-05-03 09:00:00-03:00"]
+    assert report.updated["after"].tolist() == ["55.50", "2024-05-01 10:00:00-03:00", "2024-05-03 10:00:00-03:00"]
     assert Pedido.objects.get(pk=p[0]).total == Decimal("55.50")
-    assert Pedido.objects.get(pk=p[2]).criado_em == dt.datetime(2024, 5, 3, 12, tzinfo=UTC)
+    assert Pedido.objects.get(pk=p[2]).criado_em == dt.datetime(2024, 5, 3, 13, tzinfo=UTC)
 
     revert_corrections(report.correction_id)
     assert_frame_equal(_pedidos_state(), before)
