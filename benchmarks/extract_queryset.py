@@ -106,8 +106,7 @@ def build_database(database_url: str, n_rows: int) -> None:
     ]
     ufs = ["SP", "RJ", "MG", "PE", "BA", "RS"]
     clientes = [
-        (i, f"Cliente {i}", f"c{i}@example.com", "Cidade", ufs[i % len(ufs)], now)
-        for i in range(1, N_CLIENTES + 1)
+        (i, f"Cliente {i}", f"c{i}@example.com", "Cidade", ufs[i % len(ufs)], now) for i in range(1, N_CLIENTES + 1)
     ]
     criado_text = np.datetime_as_string(criado, unit="us")
     atualizado_text = np.datetime_as_string(atualizado, unit="us")
@@ -123,8 +122,7 @@ def build_database(database_url: str, n_rows: int) -> None:
                 produtos,
             )
             raw.executemany(
-                "INSERT INTO sales_cliente (id, nome, email, cidade, uf, atualizado_em)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO sales_cliente (id, nome, email, cidade, uf, atualizado_em) VALUES (?, ?, ?, ?, ?, ?)",
                 clientes,
             )
             sql = (
@@ -155,14 +153,11 @@ def build_database(database_url: str, n_rows: int) -> None:
                     for row in categorias:
                         copy.write_row(row)
                 with pg.copy(
-                    "COPY sales_produto (id, nome, categoria_id, preco, custo, atualizado_em)"
-                    " FROM STDIN"
+                    "COPY sales_produto (id, nome, categoria_id, preco, custo, atualizado_em) FROM STDIN"
                 ) as copy:
                     for row in produtos:
                         copy.write_row(row)
-                with pg.copy(
-                    "COPY sales_cliente (id, nome, email, cidade, uf, atualizado_em) FROM STDIN"
-                ) as copy:
+                with pg.copy("COPY sales_cliente (id, nome, email, cidade, uf, atualizado_em) FROM STDIN") as copy:
                     for row in clientes:
                         copy.write_row(row)
                 with pg.copy(
@@ -184,10 +179,7 @@ def build_database(database_url: str, n_rows: int) -> None:
                         text = "\n".join("\t".join(r) for r in zip(*columns, strict=True))
                         copy.write(text + "\n")
                 for table in ("sales_categoria", "sales_produto", "sales_cliente", "sales_pedido"):
-                    pg.execute(
-                        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"
-                        f" (SELECT max(id) FROM {table}))"
-                    )
+                    pg.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
                 pg.execute("ANALYZE")
             raw.commit()
         cursor.execute("SELECT count(*) FROM sales_pedido")
@@ -316,9 +308,7 @@ def bench_database(label: str, database_url: str, n_rows: int, repeat: int) -> N
     for name, results in runs.items():
         for result in results:
             if result["fingerprint"] != reference:
-                raise SystemExit(
-                    f"{label}: {name} read different data: {result['fingerprint']} != {reference}"
-                )
+                raise SystemExit(f"{label}: {name} read different data: {result['fingerprint']} != {reference}")
     med = {name: statistics.median(r["seconds"] for r in res) for name, res in runs.items()}
     peak = {name: max(r["peak_mb"] for r in res) for name, res in runs.items()}
     ours = runs["read_queryset"]

@@ -63,9 +63,7 @@ def make_frames(n_rows: int, folder: Path) -> None:
 
     def money(cents: np.ndarray) -> pa.Array:
         raw = pa.array(cents, pa.int64()).cast(pa.decimal128(38, 0))
-        return pa.Array.from_buffers(pa.decimal128(38, 2), len(raw), raw.buffers()).cast(
-            pa.decimal128(14, 2)
-        )
+        return pa.Array.from_buffers(pa.decimal128(38, 2), len(raw), raw.buffers()).cast(pa.decimal128(14, 2))
 
     def orders(n: int, first_second: int) -> dict:
         seconds = np.sort(rng.integers(0, 2 * 365 * 86_400, n)) + first_second
@@ -98,9 +96,7 @@ def read_frame(path: str):
     import pyarrow.parquet as pq
 
     table = pq.read_table(path)
-    return table.to_pandas(
-        types_mapper=lambda t: pd.ArrowDtype(t) if pa.types.is_decimal(t) else None
-    )
+    return table.to_pandas(types_mapper=lambda t: pd.ArrowDtype(t) if pa.types.is_decimal(t) else None)
 
 
 # -- worker (one job per subprocess) ---------------------------------------------
@@ -149,12 +145,9 @@ def worker(job: dict) -> dict:
     if action == "setup":
         call_command("migrate", verbosity=0)
         cat = Categoria.objects.create(nome="Geral")
-        Produto.objects.bulk_create(
-            Produto(nome=f"P{i}", categoria=cat, preco=1, custo=1) for i in range(N_PRODUTOS)
-        )
+        Produto.objects.bulk_create(Produto(nome=f"P{i}", categoria=cat, preco=1, custo=1) for i in range(N_PRODUTOS))
         Cliente.objects.bulk_create(
-            Cliente(nome=f"C{i}", email=f"c{i}@x.br", cidade="Recife", uf="PE")
-            for i in range(N_CLIENTES)
+            Cliente(nome=f"C{i}", email=f"c{i}@x.br", cidade="Recife", uf="PE") for i in range(N_CLIENTES)
         )
         if job.get("prefill"):
             write_model(read_frame(job["prefill"]), Pedido)
@@ -172,9 +165,7 @@ def worker(job: dict) -> dict:
     ]
     if action == "ours":
         started = time.perf_counter()
-        result = write_model(
-            df, Pedido, mode=job["mode"], unique_fields=["id"] if job["mode"] == "upsert" else None
-        )
+        result = write_model(df, Pedido, mode=job["mode"], unique_fields=["id"] if job["mode"] == "upsert" else None)
         out["seconds"] = time.perf_counter() - started
         out["counts"] = [result.n_inserted, result.n_updated, result.n_deleted]
     elif action == "bulk_create":
@@ -297,9 +288,7 @@ class PostgresTarget:
 
     def _create(self, name: str, template: str | None = None) -> None:
         self.admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        self.admin.execute(
-            f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")
-        )
+        self.admin.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
         if name not in self.created:
             self.created.append(name)
 
@@ -344,9 +333,7 @@ def compare(target, key: str, data: str, mode: str, contenders: list[str], repea
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--quick", action="store_true", help="100,000 rows")
     parser.add_argument("--repeat", type=int, default=3)
@@ -381,9 +368,7 @@ def _bench(target, n_rows: int, append_data: str, upsert_data: str, repeat: int)
     res = compare(target, "empty", append_data, "append", contenders, repeat)
     ours, bulk = res["ours"], res["bulk_create"]
     assert ours["counts"] == [n_rows, 0, 0], ours["counts"]
-    assert ours["digest_no_updated"] == bulk["digest_no_updated"], (
-        "write_model and bulk_create tables differ"
-    )
+    assert ours["digest_no_updated"] == bulk["digest_no_updated"], "write_model and bulk_create tables differ"
     line = (
         f"write_model {target.name} append {n_rows:,} rows: {_stats(ours['seconds'])} = "
         f"{statistics.median(bulk['seconds']) / statistics.median(ours['seconds']):.1f}x bulk_create "
@@ -391,9 +376,7 @@ def _bench(target, n_rows: int, append_data: str, upsert_data: str, repeat: int)
     )
     if "executemany" in res:
         raw = res["executemany"]
-        assert ours["digest_all"] == raw["digest_all"], (
-            "write_model and raw executemany tables differ"
-        )
+        assert ours["digest_all"] == raw["digest_all"], "write_model and raw executemany tables differ"
         line += (
             f", {statistics.median(raw['seconds']) / statistics.median(ours['seconds']):.2f}x raw executemany "
             f"({_stats(raw['seconds'])})"

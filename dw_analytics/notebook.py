@@ -104,9 +104,7 @@ def catalog(*, include_sources: bool = True, using: str = "default") -> pd.DataF
     frame = pd.DataFrame(rows, columns=CATALOG_COLUMNS)
     frame["rows"] = frame["rows"].astype("int64")
     frame["columns"] = frame["columns"].astype("int64")
-    frame["last_refresh"] = pd.to_datetime(frame["last_refresh"], utc=True).dt.tz_convert(
-        _local_zone()
-    )
+    frame["last_refresh"] = pd.to_datetime(frame["last_refresh"], utc=True).dt.tz_convert(_local_zone())
     return frame
 
 
@@ -363,15 +361,11 @@ def pipeline_from_function(
         raise ConfigurationError(f"transform must be a function, got {type(transform).__name__}")
     load_model = isinstance(load, type) and issubclass(load, models.Model)
     if load is not None and not load_model and not callable(load):
-        raise ConfigurationError(
-            f"load must be None, a Django model or a function, got {type(load).__name__}"
-        )
+        raise ConfigurationError(f"load must be None, a Django model or a function, got {type(load).__name__}")
     if chunksize is not None and (not isinstance(chunksize, int) or chunksize < 1):
         raise ConfigurationError(f"chunksize must be a positive number of rows, got {chunksize!r}")
     if chunked and (chunksize is None or load is None):
-        raise ConfigurationError(
-            "chunked=True needs a chunksize and a load (each chunk's result is written, not kept)"
-        )
+        raise ConfigurationError("chunked=True needs a chunksize and a load (each chunk's result is written, not kept)")
     if load_model:
         if mode not in _WRITE_MODES:
             raise ConfigurationError(f"mode must be one of {', '.join(_WRITE_MODES)}, got {mode!r}")
@@ -409,9 +403,7 @@ def pipeline_from_function(
         if chunked and mode == "replace" and self._loaded_once:
             write_mode = "append"
         self._loaded_once = True
-        return write_model(
-            result, load, mode=write_mode, unique_fields=unique_fields, using=self.using
-        )
+        return write_model(result, load, mode=write_mode, unique_fields=unique_fields, using=self.using)
 
     def execute(self: BasePipeline) -> Any:
         self._loaded_once = False
@@ -426,8 +418,7 @@ def pipeline_from_function(
             "__module__": __name__,
             "__qualname__": class_name,
             "name": name,
-            "description": description
-            or f"notebook prototype: {getattr(transform, '__name__', 'transform')}",
+            "description": description or f"notebook prototype: {getattr(transform, '__name__', 'transform')}",
             "parameters": {"chunksize": int},
             "chunked": chunked,
             "prototype": True,

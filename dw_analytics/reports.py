@@ -91,9 +91,7 @@ def monthly_totals(monthly: pd.DataFrame) -> pd.DataFrame:
     measures = [c for c in ("total_vendas", "quantidade", "receita", "lucro") if c in monthly]
     totals = rollup(monthly, by="month_key", **{m: (m, "sum") for m in measures})
     keys = totals["month_key"].to_numpy(np.int64)
-    label = (
-        pd.Series(keys // 100).astype(str) + "-" + pd.Series(keys % 100).astype(str).str.zfill(2)
-    )
+    label = pd.Series(keys // 100).astype(str) + "-" + pd.Series(keys % 100).astype(str).str.zfill(2)
     totals.insert(0, "mes", label.astype("str").to_numpy())
     return totals
 
@@ -143,9 +141,7 @@ def sales_report(
         on_workbook=add_chart_sheet,
     )
     png_files = _save_png_charts(Path(excel.target), by_category, trend, title) if png else []
-    return SalesReportResult(
-        **vars(excel), chart_sheet=CHART_SHEET, n_charts=len(charts_added), png_files=png_files
-    )
+    return SalesReportResult(**vars(excel), chart_sheet=CHART_SHEET, n_charts=len(charts_added), png_files=png_files)
 
 
 def _require(frame: pd.DataFrame, label: str, columns: list[str]) -> None:
@@ -221,9 +217,7 @@ def _add_excel_charts(
 
 
 # -- PNG charts ------------------------------------------------------------------------------
-def _save_png_charts(
-    workbook_path: Path, by_category: pd.DataFrame, trend: pd.DataFrame, title: str
-) -> list[str]:
+def _save_png_charts(workbook_path: Path, by_category: pd.DataFrame, trend: pd.DataFrame, title: str) -> list[str]:
     stem = workbook_path.with_suffix("")
     files = []
     for suffix, draw in (
@@ -266,9 +260,7 @@ def _draw_categories(ax, by_category: pd.DataFrame, title: str) -> None:
     positions = np.arange(len(names))
     measures = [m for m in ("receita", "lucro") if m in by_category.columns]
     height = 0.8 / max(len(measures), 1)
-    for i, (measure, color) in enumerate(
-        zip(measures, (REVENUE_COLOR, PROFIT_COLOR), strict=False)
-    ):
+    for i, (measure, color) in enumerate(zip(measures, (REVENUE_COLOR, PROFIT_COLOR), strict=False)):
         ax.barh(
             positions + i * height,
             _as_float(by_category[measure]),

@@ -21,6 +21,8 @@ from django.utils import timezone
 
 from dw_analytics.core.exceptions import DWError
 
+#: exit code of the commands when the pipeline is already running (1 = failed run, 2 = usage)
+EXIT_LOCKED = 3
 #: a lock row older than this is considered abandoned
 DEFAULT_STALE_AFTER = timedelta(hours=12)
 

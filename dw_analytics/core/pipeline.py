@@ -91,6 +91,15 @@ class BasePipeline:
         """Write the output. Default: nothing."""
         return None
 
+    def publish(self, result: Any) -> Any:
+        """Publish outside the database (files, notifications) after the run's transaction commits.
+
+        Runs only when overridden, as a measured step ``publish``, still under the
+        pipeline's lock. Its failure fails the run, but the database changes
+        are already committed: make it idempotent, so the next run can redo it.
+        """
+        return None
+
     def execute(self) -> Any:
         """Wire the steps; override to add steps (each wrapped in :meth:`step`).
 
@@ -258,6 +267,8 @@ class BasePipeline:
         try:
             with transaction.atomic(using=self.using):
                 self.log.result = self.execute()
+            if type(self).publish is not BasePipeline.publish:
+                self.step("publish", self.publish, self.log.result)
             self.log.status = "succeeded"
         except BaseException as exc:  # recorded, then re-raised below as asked
             failure = exc

@@ -31,6 +31,11 @@ from transforms.rollup import combine_partials, partial_aggregate
 #: partials buffered before they are merged, as in ``transforms.rollup.rollup``
 COMBINE_EVERY = 8
 
+# Partial aggregates arrive unpickled from other workers with buffers Arrow's
+# hash aggregation finds "poorly aligned" (it warns once per batch); let it copy
+# them silently instead. Read by Arrow once per process, at its first group-by.
+os.environ.setdefault("ACERO_ALIGNMENT_HANDLING", "reallocate")
+
 
 def _finish(report: PartitionReport) -> PartitionReport:
     # ru_maxrss is KiB on Linux: the peak of this (worker) process so far.
@@ -100,9 +105,7 @@ def partition_sales_partial(
     keys = sales_keys(list(first.columns), products is not None)
     category_of = None if "categoria_id" in first.columns else _sales._category_lookup(products)
     guard = _sales._CentsGuard()
-    slim = (
-        _sales._slim(chunk, keys, guard, category_of=category_of) for chunk in _chain(first, chunks)
-    )
+    slim = (_sales._slim(chunk, keys, guard, category_of=category_of) for chunk in _chain(first, chunks))
     partial = stream_partial(slim, keys, _sales._AGGS)
     return (keys, partial, guard.bound), _finish(report)
 
@@ -138,9 +141,7 @@ def write_partition(
     report = PartitionReport(partition.label)
     folder = Path(table_dir)
     if not folder.is_dir():  # the client gave up on this publish and removed its stage
-        raise LoadError(
-            f"staging folder {folder} is gone: the publish was abandoned", target=str(folder)
-        )
+        raise LoadError(f"staging folder {folder} is gone: the publish was abandoned", target=str(folder))
     target = f"{folder}:{partition.label}"
     opts = _parquet._options(target=target, **write_options)
     chunks = read_timed(partition, report)
@@ -148,7 +149,7 @@ def write_partition(
     stats = {"files": [], "n_rows": 0, "n_row_groups": 0, "bytes": 0, "schema": []}
     if first is None:
         return stats, _finish(report)
-    data = _chain(first, chunks)
+    data = _while_staged(_chain(first, chunks), folder)
     if not partition_cols:
         final = folder / f"part-{index:05d}.parquet"
         with atomic_output(final) as tmp:
@@ -182,3 +183,11 @@ def write_partition(
 def _chain(first: pd.DataFrame, rest: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
     yield first
     yield from rest
+
+
+def _while_staged(chunks: Iterator[pd.DataFrame], folder: Path) -> Iterator[pd.DataFrame]:
+    """Stop writing as soon as the client removes the staging folder (it abandoned the publish)."""
+    for chunk in chunks:
+        if not folder.is_dir():
+            raise LoadError(f"staging folder {folder} is gone: the publish was abandoned", target=str(folder))
+        yield chunk

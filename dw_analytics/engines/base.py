@@ -69,9 +69,7 @@ class EngineError(DWError):
     """
 
 
-def fact_sales_stream(
-    orders: Iterator[pd.DataFrame], dims: Mapping[str, pd.DataFrame]
-) -> Iterator[pd.DataFrame]:
+def fact_sales_stream(orders: Iterator[pd.DataFrame], dims: Mapping[str, pd.DataFrame]) -> Iterator[pd.DataFrame]:
     """:func:`transforms.star.fact_sales_chunks` over one partition's order chunks.
 
     The dimension lookups are built once per partition, then every order chunk
@@ -80,9 +78,7 @@ def fact_sales_stream(
     Example:
         >>> facts = fact_sales_stream(iter([orders]), dims)  # doctest: +SKIP
     """
-    return fact_sales_chunks(
-        orders, dims["dim_product"], dims["dim_customer"], dims["dim_category"]
-    )
+    return fact_sales_chunks(orders, dims["dim_product"], dims["dim_customer"], dims["dim_category"])
 
 
 class Engine:
@@ -104,9 +100,7 @@ class Engine:
         """All rows of the partitions as one DataFrame, in partition order (small data only)."""
         raise NotImplementedError
 
-    def rollup(
-        self, partitions: Sequence[Partition], by: str | Sequence[str], **aggs: tuple[str, str]
-    ) -> pd.DataFrame:
+    def rollup(self, partitions: Sequence[Partition], by: str | Sequence[str], **aggs: tuple[str, str]) -> pd.DataFrame:
         """:func:`transforms.rollup.rollup` over every partition; same result, same dtypes."""
         raise NotImplementedError
 
@@ -151,9 +145,7 @@ class Engine:
         raise NotImplementedError
 
     # -- shared ----------------------------------------------------------------------
-    def fact_sales(
-        self, partitions: Sequence[Partition], dims: Mapping[str, pd.DataFrame]
-    ) -> list[MappedPartition]:
+    def fact_sales(self, partitions: Sequence[Partition], dims: Mapping[str, pd.DataFrame]) -> list[MappedPartition]:
         """The sales fact of every order partition, lazily: one fact partition per order partition.
 
         Nothing runs yet; pass the result to :meth:`publish_snapshot`,
@@ -220,9 +212,7 @@ class PandasEngine(Engine):
         frames = list(self._chunks(partitions))
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
-    def rollup(
-        self, partitions: Sequence[Partition], by: str | Sequence[str], **aggs: tuple[str, str]
-    ) -> pd.DataFrame:
+    def rollup(self, partitions: Sequence[Partition], by: str | Sequence[str], **aggs: tuple[str, str]) -> pd.DataFrame:
         return rollup(self._chunks(partitions), by, **aggs)
 
     def sales_by_category(
@@ -233,9 +223,7 @@ class PandasEngine(Engine):
         *,
         computed_at: pd.Timestamp | None = None,
     ) -> pd.DataFrame:
-        return sales_by_category(
-            self._chunks(partitions), products, categories, computed_at=computed_at
-        )
+        return sales_by_category(self._chunks(partitions), products, categories, computed_at=computed_at)
 
     def write_parquet_partitioned(
         self,
@@ -246,9 +234,7 @@ class PandasEngine(Engine):
         run_id: str | int | None = None,
         **options: Any,
     ) -> ParquetWriteResult:
-        return write_parquet(
-            self._chunks(partitions), path, partition_cols, run_id=run_id, **options
-        )
+        return write_parquet(self._chunks(partitions), path, partition_cols, run_id=run_id, **options)
 
     def publish_snapshot(
         self,
@@ -261,12 +247,9 @@ class PandasEngine(Engine):
         **options: Any,
     ) -> SnapshotResult:
         sources = {
-            name: data if isinstance(data, pd.DataFrame) else self._chunks(data)
-            for name, data in tables.items()
+            name: data if isinstance(data, pd.DataFrame) else self._chunks(data) for name, data in tables.items()
         }
-        return publish_snapshot(
-            sources, folder, keep=keep, run_id=run_id, partition_cols=partition_cols, **options
-        )
+        return publish_snapshot(sources, folder, keep=keep, run_id=run_id, partition_cols=partition_cols, **options)
 
 
 @contextmanager
@@ -287,9 +270,7 @@ def open_engine(name: str | None = None, *, scheduler: str | None = None) -> Ite
     """
     name = name or _setting("DW_ENGINE", "pandas") or "pandas"
     if name not in ENGINES:
-        raise ConfigurationError(
-            f"unknown engine {name!r} (DW_ENGINE / --engine); choose one of {', '.join(ENGINES)}"
-        )
+        raise ConfigurationError(f"unknown engine {name!r} (DW_ENGINE / --engine); choose one of {', '.join(ENGINES)}")
     if name == "pandas":
         yield PandasEngine()
         return
@@ -326,9 +307,7 @@ class EngineSession:
     def engine(self) -> Engine:
         """The engine, opened now if it is not yet."""
         if self._engine is None:
-            self._engine = self._stack.enter_context(
-                open_engine(self.name, scheduler=self.scheduler)
-            )
+            self._engine = self._stack.enter_context(open_engine(self.name, scheduler=self.scheduler))
         return self._engine
 
     def close(self) -> None:

@@ -33,7 +33,7 @@ from typing import Any
 
 import pandas as pd
 import psutil
-from distributed import Client, LocalCluster, wait
+from distributed import Client, LocalCluster, as_completed, wait
 from distributed.scheduler import KilledWorker
 
 from dw_analytics.engines import _tasks
@@ -57,6 +57,7 @@ def dask_client(
     *,
     n_workers: int | None = None,
     memory_limit: str | float | None = None,
+    timeout: str = "20s",
     **cluster_options: Any,
 ) -> Iterator[Client]:
     """A Dask client: connected to ``scheduler``, or to a new LocalCluster sized to this machine.
@@ -71,6 +72,7 @@ def dask_client(
         n_workers: LocalCluster workers (default: the number of cores).
         memory_limit: LocalCluster limit per worker (``"4GiB"``, bytes);
             default total memory / workers.
+        timeout: how long to try reaching ``scheduler``.
         **cluster_options: more ``LocalCluster`` options.
 
     Yields:
@@ -85,7 +87,7 @@ def dask_client(
     """
     if scheduler:
         try:
-            client = Client(scheduler, timeout="20s")
+            client = Client(scheduler, timeout=timeout)
         except (OSError, TimeoutError) as exc:
             raise EngineError(
                 f"cannot reach the Dask scheduler at {scheduler} ({exc}); start it with "
@@ -148,9 +150,7 @@ class DaskEngine(Engine):
         self.client = client
 
     # -- plumbing ------------------------------------------------------------------------
-    def _submit_each(
-        self, func: Callable[..., Any], partitions: Sequence[Partition], *args: Any
-    ) -> list[Any]:
+    def _submit_each(self, func: Callable[..., Any], partitions: Sequence[Partition], *args: Any) -> list[Any]:
         run = uuid.uuid4().hex[:8]
         return [
             self.client.submit(func, p, *args, key=f"{func.__name__}-{run}-{i:05d}", pure=False)
@@ -165,25 +165,31 @@ class DaskEngine(Engine):
         """
         wait(list(futures))
         for index, future in enumerate(futures):
-            if future.status == "error":
-                exc = future.exception()
-                label = partitions[index].label if index < len(partitions) else f"task {index}"
-                if isinstance(exc, KilledWorker):
-                    raise EngineError(
-                        f"partition {label} killed its worker repeatedly (out of memory, or the "
-                        f"worker process was killed) and was given up: {exc}. Nothing was published.",
-                        retryable=True,
-                        engine=self.name,
-                        partition=label,
-                    ) from exc
-                raise exc
-            if future.status == "cancelled":
-                raise EngineError(
-                    f"the task of partition {partitions[index].label} was cancelled (the client "
-                    "lost its scheduler?); nothing was published",
-                    retryable=True,
-                    engine=self.name,
-                )
+            if future.status != "finished":
+                raise self._failure(future, partitions[index])
+
+    def _failure(self, future: Any, partition: Partition) -> BaseException:
+        """The exception to raise for a task that did not finish (its own, or an EngineError)."""
+        if future.status == "cancelled":
+            return EngineError(
+                f"the task of partition {partition.label} was cancelled (the client lost its "
+                "scheduler?); nothing was published",
+                retryable=True,
+                engine=self.name,
+                partition=partition.label,
+            )
+        exc = future.exception()
+        if isinstance(exc, KilledWorker):
+            error = EngineError(
+                f"partition {partition.label} killed its worker repeatedly (out of memory, or the "
+                f"worker process was killed) and was given up: {exc}. Nothing was published.",
+                retryable=True,
+                engine=self.name,
+                partition=partition.label,
+            )
+            error.__cause__ = exc
+            return error
+        return exc
 
     def _run(
         self, func: Callable[..., Any], partitions: Sequence[Partition], *args: Any
@@ -197,9 +203,7 @@ class DaskEngine(Engine):
         self.reports = list(self.client.gather(reports))
         return values, pairs
 
-    def _tree(
-        self, partials: list[Any], by: Sequence[str], aggs: dict[str, tuple[str, str]]
-    ) -> Any:
+    def _tree(self, partials: list[Any], by: Sequence[str], aggs: dict[str, tuple[str, str]]) -> Any:
         """Combine partial-aggregate futures on the workers, ``FAN_IN`` at a time, to one future."""
         level = 0
         while len(partials) > 1:
@@ -222,9 +226,7 @@ class DaskEngine(Engine):
         frames = [f for f in self.client.gather(values) if f is not None]
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
-    def rollup(
-        self, partitions: Sequence[Partition], by: str | Sequence[str], **aggs: tuple[str, str]
-    ) -> pd.DataFrame:
+    def rollup(self, partitions: Sequence[Partition], by: str | Sequence[str], **aggs: tuple[str, str]) -> pd.DataFrame:
         keys = [by] if isinstance(by, str) else list(by)
         named = normalize_aggs(aggs)
         if not partitions:
@@ -268,9 +270,7 @@ class DaskEngine(Engine):
         if "categoria" not in keys:
             names = _sales._names(result["categoria_id"], categories, "categories")
             result.insert(1, "categoria", names)
-        result = result[
-            [*dict.fromkeys(["categoria_id", "categoria", *keys]), *_sales.SALES_MEASURES]
-        ]
+        result = result[[*dict.fromkeys(["categoria_id", "categoria", *keys]), *_sales.SALES_MEASURES]]
         if computed_at is not None:
             result["atualizado_em"] = pd.Timestamp(computed_at)
         return result
@@ -296,10 +296,21 @@ class DaskEngine(Engine):
             )
             for index, partition in enumerate(partitions)
         ]
-        self._settle(futures, partitions)
-        results = self.client.gather(futures)
-        self.reports = [report for _, report in results]
-        return [stats for stats, _ in results]
+        position = {future.key: index for index, future in enumerate(futures)}
+        results: dict[int, Any] = {}
+        # Take each result as soon as it exists and release it: a write is a side effect,
+        # and a result kept on a worker that dies later would be recomputed (written again).
+        for future, value in as_completed(futures, with_results=True, raise_errors=False):
+            index = position[future.key]
+            if future.status != "finished":
+                failure = self._failure(future, partitions[index])
+                self.client.cancel(futures)
+                raise failure
+            results[index] = value
+            future.release()
+        ordered = [results[i] for i in range(len(partitions))]
+        self.reports = [report for _, report in ordered]
+        return [stats for stats, _ in ordered]
 
     def write_parquet_partitioned(
         self,

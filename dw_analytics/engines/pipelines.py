@@ -82,9 +82,7 @@ class SalesPartitionedPipeline(BasePipeline):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if "source" not in self.params:
-            raise ConfigurationError(
-                "sales_partitioned needs source=<CSV folder or glob | Parquet folder | database>"
-            )
+            raise ConfigurationError("sales_partitioned needs source=<CSV folder or glob | Parquet folder | database>")
 
     def partitions(self) -> list[Partition]:
         """The order partitions the source names."""
@@ -104,9 +102,7 @@ class SalesPartitionedPipeline(BasePipeline):
         )
         if is_parquet:
             return parquet_partitions(path, batch_size=chunksize)
-        return csv_partitions(
-            source, decimals=MONEY_SCALES, dates=["criado_em"], chunksize=chunksize
-        )
+        return csv_partitions(source, decimals=MONEY_SCALES, dates=["criado_em"], chunksize=chunksize)
 
     def execute(self) -> dict[str, Any]:
         with EngineSession(self.params.get("engine"), scheduler=self.params.get("scheduler")) as s:
@@ -126,19 +122,13 @@ class SalesPartitionedPipeline(BasePipeline):
         return {
             "categories": read_queryset(Categoria.objects.using(self.using).values("id", "nome")),
             "products": read_queryset(
-                Produto.objects.using(self.using).values(
-                    "id", "nome", "categoria_id", "preco", "custo"
-                )
+                Produto.objects.using(self.using).values("id", "nome", "categoria_id", "preco", "custo")
             ),
-            "customers": read_queryset(
-                Cliente.objects.using(self.using).values("id", "nome", "email", "cidade", "uf")
-            ),
+            "customers": read_queryset(Cliente.objects.using(self.using).values("id", "nome", "email", "cidade", "uf")),
         }
 
     def sales_by_category(self, parts: list[Partition], reference: dict[str, Any]) -> Any:
-        table = self.engine.sales_by_category(
-            parts, reference["products"], reference["categories"]
-        )
+        table = self.engine.sales_by_category(parts, reference["products"], reference["categories"])
         self.add_processed(self.engine.n_rows)
         self.quarantine(self.engine.quarantine)
         return table

@@ -83,9 +83,7 @@ class SnapshotStage:
         folder.mkdir()
         return folder
 
-    def write_table(
-        self, name: str, data: DataSource, partition_cols: Sequence[str] | None = None
-    ) -> None:
+    def write_table(self, name: str, data: DataSource, partition_cols: Sequence[str] | None = None) -> None:
         """Write a (small) table from this process, as ``publish_snapshot`` does."""
         _parquet._check_table_name(name, str(self.root))
         partitions = _parquet._partition_list(partition_cols, str(self.root))
@@ -172,12 +170,31 @@ def check_part_schemas(
     return schema or []
 
 
+@contextmanager
+def _abandon_on_error(stage: Path, *, attempts: int = 100, pause_s: float = 0.1) -> Iterator[None]:
+    """On failure remove the stage, retrying while straggling workers still write into it.
+
+    A worker's task may still be running when the client gives up (its result
+    was lost with a dead worker and the scheduler re-ran it); it notices the
+    folder is gone before its next chunk and stops, but until then it can add
+    a file while the folder is being removed.
+    """
+    try:
+        yield
+    except BaseException:
+        for _ in range(attempts):
+            try:
+                remove_path(stage)
+                break
+            except OSError:
+                time.sleep(pause_s)
+        raise
+
+
 def _write_options(run_id: str | int | None, options: Mapping[str, Any]) -> dict[str, Any]:
     unknown = sorted(set(options) - set(WRITE_OPTIONS))
     if unknown:
-        raise LoadValidationError(
-            f"unknown Parquet option(s) {unknown}; valid: {', '.join(WRITE_OPTIONS)}", target=""
-        )
+        raise LoadValidationError(f"unknown Parquet option(s) {unknown}; valid: {', '.join(WRITE_OPTIONS)}", target="")
     opts = _parquet._options(target="", run_id=run_id, **options)  # validates them once
     return {
         **dict(options),
@@ -237,12 +254,11 @@ def staged_snapshot(
     try:
         with atomic_output(root / version, directory=True) as tmp:
             stage = SnapshotStage(root, version, tmp, options, manifest, keep)
-            yield stage
+            with _abandon_on_error(tmp):
+                yield stage
             if not manifest["tables"]:
                 raise LoadValidationError("the snapshot has no table", target=target)
-            (tmp / SNAPSHOT_MANIFEST).write_text(
-                json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8"
-            )
+            (tmp / SNAPSHOT_MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
         # The version is complete and durable; switching the pointer publishes it.
         try:
             write_text_atomic(root / SNAPSHOT_POINTER, version + "\n")
@@ -266,9 +282,7 @@ def staged_snapshot(
         details={"run_id": options["run_id"], "created_at": options["created_at"]},
         version=version,
         version_path=str(root / version),
-        tables={
-            k: {"n_rows": v["n_rows"], "files": v["files"]} for k, v in manifest["tables"].items()
-        },
+        tables={k: {"n_rows": v["n_rows"], "files": v["files"]} for k, v in manifest["tables"].items()},
         removed_versions=removed,
     )
 
@@ -294,12 +308,11 @@ def staged_folder(
     try:
         with atomic_output(target, directory=True) as tmp:
             stage = SnapshotStage(target, "", tmp, options, {"tables": {}}, 1)
-            yield stage
+            with _abandon_on_error(tmp):
+                yield stage
             tables = stage.manifest["tables"]
             if len(tables) != 1:
-                raise LoadValidationError(
-                    "a staged folder holds exactly one table", target=str(target)
-                )
+                raise LoadValidationError("a staged folder holds exactly one table", target=str(target))
             (name,) = tables
             entry = tables[name]
             # The table's folder becomes the published folder itself.
@@ -309,9 +322,7 @@ def staged_folder(
     except LoadError:
         raise
     except (OSError, pa.ArrowException) as exc:
-        raise LoadError(
-            f"Writing Parquet {target} failed, nothing was published: {exc}", target=str(target)
-        ) from exc
+        raise LoadError(f"Writing Parquet {target} failed, nothing was published: {exc}", target=str(target)) from exc
     files = [str(target / f.split("/", 1)[1]) for f in entry["files"]]
     stage.result = ParquetWriteResult(
         target=str(target),

@@ -150,11 +150,7 @@ def csv_partitions(
     for pattern in patterns:
         path = Path(pattern).expanduser()
         if path.is_dir():
-            found = [
-                p
-                for p in sorted(path.iterdir())
-                if p.is_file() and p.name.endswith((".csv", ".csv.gz", ".zip"))
-            ]
+            found = [p for p in sorted(path.iterdir()) if p.is_file() and p.name.endswith((".csv", ".csv.gz", ".zip"))]
             files += [str(p.absolute()) for p in found]
         elif path.is_file():
             files.append(str(path.absolute()))
@@ -250,9 +246,7 @@ def parquet_partitions(
     parts = []
     for fragment in dataset.get_fragments():
         keys = ds.get_partition_keys(fragment.partition_expression)
-        typed = tuple(
-            (name, value, dataset.schema.field(name).type) for name, value in sorted(keys.items())
-        )
+        typed = tuple((name, value, dataset.schema.field(name).type) for name, value in sorted(keys.items()))
         parts.append(
             ParquetPartition(
                 str(Path(fragment.path).absolute()),
@@ -295,9 +289,7 @@ class SqlPartition:
     def read(self, report: PartitionReport) -> Iterator[pd.DataFrame]:
         from dw_analytics.extract.sql import read_sql
 
-        chunks = read_sql(
-            self.url, self.query, chunksize=self.chunksize, params={"lo": self.lo, "hi": self.hi}
-        )
+        chunks = read_sql(self.url, self.query, chunksize=self.chunksize, params={"lo": self.lo, "hi": self.hi})
         for chunk in chunks:
             report.n_rows += len(chunk)
             if len(chunk):
@@ -375,9 +367,7 @@ def sql_partitions(
     low, high = int(low), int(high) + 1
     n = max(1, min(n, high - low))
     step = -(-(high - low) // n)
-    query = (
-        f"SELECT {select} FROM {table_sql} WHERE {key_sql} >= :lo AND {key_sql} < :hi{condition}"
-    )
+    query = f"SELECT {select} FROM {table_sql} WHERE {key_sql} >= :lo AND {key_sql} < :hi{condition}"
     return [
         SqlPartition(url, query, lo, min(lo + step, high), chunksize=chunksize, name=table)
         for lo in range(low, high, step)
@@ -407,9 +397,7 @@ def database_url(using: str = "default") -> str:
             database=config["NAME"],
         )
         return url.render_as_string(hide_password=False)
-    raise ConfigurationError(
-        f"database {using!r} uses {engine}; partitioned reads support SQLite and PostgreSQL"
-    )
+    raise ConfigurationError(f"database {using!r} uses {engine}; partitioned reads support SQLite and PostgreSQL")
 
 
 def _sqlalchemy_url(url: str) -> sa.engine.URL:
@@ -455,9 +443,7 @@ class MappedPartition:
         yield from self.stream(self.source.read(report), *self.args)
 
 
-def map_partitions(
-    partitions: Iterable[Partition], stream: ChunkStream, *args: Any
-) -> list[MappedPartition]:
+def map_partitions(partitions: Iterable[Partition], stream: ChunkStream, *args: Any) -> list[MappedPartition]:
     """Wrap every partition so its chunks go through ``stream(chunks, *args)`` (lazily).
 
     Example:

@@ -72,6 +72,10 @@ def read_frame(
     """
     if fast_ok and routable(specs):
         if connection.vendor == "postgresql":
+            if _autocommit_idle(connection):
+                frame = _adbc_postgres_frame(connection, sql, params, specs)
+                if frame is not None:
+                    return frame
             return _postgres_copy_frame(connection, sql, params, specs)
         if connection.vendor == "sqlite":
             sql = sqlite_typed_sql(sql, specs)
@@ -133,9 +137,7 @@ def concat_frames(specs: Sequence[t.ColumnSpec], frames: list[pd.DataFrame]) -> 
     for name, dtype in frames[0].dtypes.items():
         if isinstance(dtype, pd.CategoricalDtype) and result[name].dtype != dtype:
             # A value outside the declared choices widened one frame's categories.
-            union = pd.api.types.union_categoricals(
-                [frame[name].array for frame in frames], ignore_order=True
-            )
+            union = pd.api.types.union_categoricals([frame[name].array for frame in frames], ignore_order=True)
             result[name] = pd.Series(union, name=name)
     return result
 
@@ -161,11 +163,8 @@ def _text_loaders(connection: Any, cursor: Any, specs: Sequence[t.ColumnSpec]) -
         adapters.register_loader(type_name, TextLoader)
 
 
-def _postgres_copy_frame(
-    connection: Any, sql: str, params: Sequence[Any], specs: list[t.ColumnSpec]
-) -> pd.DataFrame:
+def _postgres_copy_frame(connection: Any, sql: str, params: Sequence[Any], specs: list[t.ColumnSpec]) -> pd.DataFrame:
     import psycopg
-    import pyarrow.csv as pa_csv
 
     with connection.cursor() as cursor:
         raw = cursor.cursor
@@ -179,20 +178,35 @@ def _postgres_copy_frame(
     if not sink.tell():
         return t.frame_from_columns(specs, [])
     names = [f"c{i}" for i in range(len(specs))]
+    data = pa.py_buffer(sink.getbuffer())
+    try:
+        # timestamptz text carries its offset ("+00"): parsed straight to UTC instants.
+        table = _parse_copy_csv(data, names, specs, timestamps=pa.timestamp("us", tz="UTC"))
+    except pa.ArrowInvalid:
+        # A timestamp without time zone (naive text): parse it as text instead.
+        table = _parse_copy_csv(data, names, specs, timestamps=pa.string())
+    columns = {spec.name: spec.convert_arrow(table.column(i)) for i, spec in enumerate(specs)}
+    return pd.DataFrame(columns, copy=False)
+
+
+def _parse_copy_csv(
+    data: pa.Buffer, names: list[str], specs: list[t.ColumnSpec], *, timestamps: pa.DataType
+) -> pa.Table:
+    import pyarrow.csv as pa_csv
+
     csv_types = {
         t.INT: pa.int64(),
         t.FLOAT: pa.float64(),
         t.BOOL: pa.bool_(),
         t.DATE: pa.date32(),
+        t.DATETIME: timestamps,
     }
-    table = pa_csv.read_csv(
-        pa.BufferReader(sink.getbuffer()),
+    return pa_csv.read_csv(
+        pa.BufferReader(data),
         read_options=pa_csv.ReadOptions(column_names=names, block_size=8 << 20),
         parse_options=pa_csv.ParseOptions(newlines_in_values=True),
         convert_options=pa_csv.ConvertOptions(
-            column_types={
-                name: _csv_type(spec, csv_types) for name, spec in zip(names, specs, strict=True)
-            },
+            column_types={name: _csv_type(spec, csv_types) for name, spec in zip(names, specs, strict=True)},
             true_values=["t"],
             false_values=["f"],
             null_values=[""],  # COPY csv writes NULL unquoted and '' as ""
@@ -200,8 +214,6 @@ def _postgres_copy_frame(
             quoted_strings_can_be_null=False,
         ),
     )
-    columns = {spec.name: spec.convert_arrow(table.column(i)) for i, spec in enumerate(specs)}
-    return pd.DataFrame(columns, copy=False)
 
 
 def _csv_type(spec: t.ColumnSpec, csv_types: dict[str, pa.DataType]) -> pa.DataType:
@@ -210,6 +222,70 @@ def _csv_type(spec: t.ColumnSpec, csv_types: dict[str, pa.DataType]) -> pa.DataT
         # exact (see _types.float_to_decimal_array) and far faster than decimal text.
         return pa.float64()
     return csv_types.get(spec.kind, pa.string())
+
+
+def _autocommit_idle(connection: Any) -> bool:
+    """True when nothing of ours can be pending: autocommit, no atomic block, no transaction.
+
+    Only then may another connection (ADBC) read for us: it sees committed data only.
+    """
+    if connection.in_atomic_block or not connection.get_autocommit():
+        return False
+    raw = connection.connection
+    if raw is None:
+        return True
+    if connection.vendor == "sqlite":
+        return not raw.in_transaction
+    from psycopg.pq import TransactionStatus
+
+    return raw.info.transaction_status == TransactionStatus.IDLE
+
+
+def _postgres_uri(connection: Any) -> str | None:
+    from urllib.parse import quote
+
+    settings = connection.settings_dict
+    if set(settings.get("OPTIONS") or {}) - {"sslmode", "connect_timeout", "application_name"}:
+        return None  # options (pools, services, client certificates...) only Django knows
+    user = quote(settings.get("USER") or "", safe="")
+    password = quote(settings.get("PASSWORD") or "", safe="")
+    credentials = f"{user}:{password}@" if password else (f"{user}@" if user else "")
+    host = settings.get("HOST") or "localhost"
+    if "/" in host:
+        return None  # a Unix socket directory
+    port = f":{settings['PORT']}" if settings.get("PORT") else ""
+    query = "&".join(f"{key}={quote(str(value), safe='')}" for key, value in (settings.get("OPTIONS") or {}).items())
+    name = quote(settings.get("NAME") or "", safe="")
+    return f"postgresql://{credentials}{host}{port}/{name}" + (f"?{query}" if query else "")
+
+
+def _adbc_postgres_frame(
+    connection: Any, sql: str, params: Sequence[Any], specs: list[t.ColumnSpec]
+) -> pd.DataFrame | None:
+    """Read through ADBC (binary COPY in C++, straight to Arrow); None when not possible."""
+    try:
+        import adbc_driver_postgresql.dbapi as adbc_postgres
+        import psycopg
+    except ImportError:  # pragma: no cover - optional fast path
+        return None
+    uri = _postgres_uri(connection)
+    if uri is None:
+        return None
+    with connection.cursor() as cursor, psycopg.ClientCursor(cursor.cursor.connection) as quoting:
+        # ADBC takes $1-style parameters: merge Django's client-side, quoted by psycopg.
+        statement = quoting.mogrify(sql, params or None)
+    try:
+        adbc = adbc_postgres.connect(uri)
+        with contextlib.closing(adbc), contextlib.closing(adbc.cursor()) as cursor:
+            cursor.execute(statement)
+            table = cursor.fetch_arrow_table()
+    except Exception as exc:  # noqa: BLE001 - any ADBC failure: the COPY route still works
+        logger.debug("ADBC read failed (%s); falling back to COPY", exc)
+        return None
+    if table.num_rows == 0:
+        return t.frame_from_columns(specs, [])
+    columns = {spec.name: spec.convert_arrow(table.column(i)) for i, spec in enumerate(specs)}
+    return pd.DataFrame(columns, copy=False)
 
 
 # -- SQLite ----------------------------------------------------------------------------------
@@ -222,10 +298,7 @@ def sqlite_typed_sql(sql: str, specs: Sequence[t.ColumnSpec]) -> str:
     the CTE is flattened into the query by SQLite, keeping its ORDER BY.
     """
     names = [f"c{i}" for i in range(len(specs))]
-    columns = ", ".join(
-        f'CAST("{name}" AS {_SQLITE_CAST[spec.kind]})'
-        for name, spec in zip(names, specs, strict=True)
-    )
+    columns = ", ".join(f'CAST("{name}" AS {_SQLITE_CAST[spec.kind]})' for name, spec in zip(names, specs, strict=True))
     header = ", ".join(f'"{name}"' for name in names)
     return f'WITH "_dw_q"({header}) AS ({sql}) SELECT {columns} FROM "_dw_q"'
 
@@ -238,11 +311,8 @@ def _sqlite_file(connection: Any) -> str | None:
 
 
 def _adbc_sqlite_allowed(connection: Any, params: Sequence[Any]) -> bool:
-    if connection.in_atomic_block:
+    if not _autocommit_idle(connection):
         return False  # the caller's pending writes are visible to this connection only
-    raw = connection.connection
-    if raw is not None and raw.in_transaction:
-        return False
     if not all(isinstance(param, _PLAIN_PARAM_TYPES) for param in params):
         return False
     return _sqlite_file(connection) is not None

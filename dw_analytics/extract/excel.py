@@ -91,18 +91,14 @@ def read_excel(
     rows = open_rows(path, sheet)
     header = next(rows, None)
     if header is None:
-        raise EmptySourceError(
-            f"Sheet {sheet!r} of {path} is empty: no header row.", file=str(path)
-        )
+        raise EmptySourceError(f"Sheet {sheet!r} of {path} is empty: no header row.", file=str(path))
     names = _column_names(header)
     body = [tuple(row[: len(names)]) + (None,) * (len(names) - len(row)) for row in rows]
     while body and all(_is_blank(v) for v in body[-1]):
         body.pop()  # trailing blank rows (formatted but empty cells)
     matrix = t.to_object_matrix(body) if body else np.empty((0, len(names)), dtype=object)
     scales = _decimal_specs(decimals or {}, names, path)
-    columns = {
-        name: _typed_column(name, matrix[:, i], scales.get(name)) for i, name in enumerate(names)
-    }
+    columns = {name: _typed_column(name, matrix[:, i], scales.get(name)) for i, name in enumerate(names)}
     return pd.DataFrame(columns)
 
 
@@ -133,9 +129,7 @@ def _calamine_rows(path: Path, sheet: str | int | None) -> Iterator[list[Any]]:
     try:
         workbook = CalamineWorkbook.from_path(str(path))
     except Exception as exc:  # noqa: BLE001 - calamine raises its own error types
-        raise UnsupportedSourceError(
-            f"Cannot read {path} as an Excel workbook: {exc}", file=str(path)
-        ) from exc
+        raise UnsupportedSourceError(f"Cannot read {path} as an Excel workbook: {exc}", file=str(path)) from exc
     index = _resolve_sheet(sheet, list(workbook.sheet_names), path)
     worksheet = workbook.get_sheet_by_index(index)
     return iter(worksheet.iter_rows())
@@ -147,9 +141,7 @@ def _openpyxl_rows(path: Path, sheet: str | int | None) -> Iterator[tuple[Any, .
     try:
         workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # noqa: BLE001 - zipfile / xml errors of a non-workbook
-        raise UnsupportedSourceError(
-            f"Cannot read {path} as an Excel workbook: {exc}", file=str(path)
-        ) from exc
+        raise UnsupportedSourceError(f"Cannot read {path} as an Excel workbook: {exc}", file=str(path)) from exc
     index = _resolve_sheet(sheet, workbook.sheetnames, path)
 
     def rows() -> Iterator[tuple[Any, ...]]:
@@ -193,9 +185,7 @@ def _decimal_specs(
             f"decimals names columns {unknown} that {path} does not have; its columns are {names}.",
             file=str(path),
         )
-    return {
-        name: (spec if isinstance(spec, tuple) else (18, spec)) for name, spec in decimals.items()
-    }
+    return {name: (spec if isinstance(spec, tuple) else (18, spec)) for name, spec in decimals.items()}
 
 
 def _typed_column(name: str, values: np.ndarray, decimal: tuple[int, int] | None) -> pd.Series:
@@ -205,9 +195,7 @@ def _typed_column(name: str, values: np.ndarray, decimal: tuple[int, int] | None
     tz = _time_zone()
     if decimal is not None:
         if kind not in ("integer", "floating", "mixed-integer-float", "empty", "decimal"):
-            raise ExtractError(
-                f"Column {name!r} is read as decimals but holds {kind} values.", column=name
-            )
+            raise ExtractError(f"Column {name!r} is read as decimals but holds {kind} values.", column=name)
         precision, scale = decimal
         spec = t.ColumnSpec(name, t.DECIMAL, precision=precision, scale=scale, tz=tz)
         return spec.convert(values)
@@ -227,8 +215,7 @@ def _typed_column(name: str, values: np.ndarray, decimal: tuple[int, int] | None
     if kind == "date":
         if any(isinstance(v, dt.datetime) for v in values):  # dates and date-times mixed
             as_datetimes = [
-                v if v is None or isinstance(v, dt.datetime) else dt.datetime.combine(v, dt.time())
-                for v in values
+                v if v is None or isinstance(v, dt.datetime) else dt.datetime.combine(v, dt.time()) for v in values
             ]
             return t.ColumnSpec(name, t.DATETIME, tz=tz, naive_tz=tz).convert(as_datetimes)
         return t.ColumnSpec(name, t.DATE, tz=tz).convert(values)

@@ -137,9 +137,7 @@ def read_queryset(
 class _QueryPlan:
     """A compiled values() query: its SQL, its connection and its typed columns."""
 
-    def __init__(
-        self, using: str, sql: str | None, params: Sequence[Any], specs: list[t.ColumnSpec]
-    ) -> None:
+    def __init__(self, using: str, sql: str | None, params: Sequence[Any], specs: list[t.ColumnSpec]) -> None:
         self.using = using
         self.sql = sql  # None when Django knows the result is empty
         self.params = params
@@ -149,9 +147,7 @@ class _QueryPlan:
         self.fast_ok = True
 
     @classmethod
-    def build(
-        cls, qs: models.QuerySet, fields: Sequence[str] | None, *, decimals_as_float: bool
-    ) -> _QueryPlan:
+    def build(cls, qs: models.QuerySet, fields: Sequence[str] | None, *, decimals_as_float: bool) -> _QueryPlan:
         try:
             # A values()/values_list() QuerySet read without fields keeps its own columns.
             keep = fields is None and qs._fields
@@ -195,9 +191,7 @@ class _QueryPlan:
         if self.sql is None:
             return t.frame_from_columns(self.specs, [])
         connection = connections[self.using]
-        return _fetch.read_frame(
-            connection, self.sql, self.params, self.specs, fast_ok=self.fast_ok
-        )
+        return _fetch.read_frame(connection, self.sql, self.params, self.specs, fast_ok=self.fast_ok)
 
     def iter_chunks(self, chunksize: int) -> Iterator[pd.DataFrame]:
         if self.sql is None:
@@ -206,9 +200,7 @@ class _QueryPlan:
 
     def _stream(self, chunksize: int) -> Iterator[pd.DataFrame]:
         connection = connections[self.using]
-        chunks = _fetch.iter_frames(
-            connection, self.sql, self.params, self.specs, chunksize, fast_ok=self.fast_ok
-        )
+        chunks = _fetch.iter_frames(connection, self.sql, self.params, self.specs, chunksize, fast_ok=self.fast_ok)
         if connection.vendor == "postgresql" and not connection.in_atomic_block:
             # A named (server-side) cursor without WITH HOLD lives in a transaction.
             # Closing the iterator early commits (nothing was written by us), so
@@ -223,9 +215,7 @@ class _QueryPlan:
             yield from chunks
 
 
-def _column_spec(
-    name: str, expression: Any, query: Any, connection: Any, decimals_as_float: bool
-) -> t.ColumnSpec:
+def _column_spec(name: str, expression: Any, query: Any, connection: Any, decimals_as_float: bool) -> t.ColumnSpec:
     tz = settings.TIME_ZONE or "UTC"
     naive_tz = "UTC" if settings.USE_TZ else tz
     try:
@@ -271,9 +261,7 @@ def _column_spec(
     if kind not in _VECTOR_SAFE_KINDS and (kind == t.OBJECT or not is_column):
         fallback = _orm_converter(expression, connection)
     if fallback is not None and kind != t.OBJECT:
-        spec = t.ColumnSpec(
-            name, kind, nullable, precision, scale, tz, categories, decimals_as_float, naive_tz
-        )
+        spec = t.ColumnSpec(name, kind, nullable, precision, scale, tz, categories, decimals_as_float, naive_tz)
         return _ConvertedSpec.wrap(spec, fallback)
     return t.ColumnSpec(
         name,
@@ -321,9 +309,7 @@ def _combined_decimal_scale(expression: Any) -> int | None:
 
 
 def _orm_converter(expression: Any, connection: Any) -> Any:
-    converters = connection.ops.get_db_converters(expression) + expression.get_db_converters(
-        connection
-    )
+    converters = connection.ops.get_db_converters(expression) + expression.get_db_converters(connection)
     if not converters:
         return None
 

@@ -128,9 +128,7 @@ def _engine(url_or_engine: str | sa.Engine) -> tuple[sa.Engine, bool]:
 
 
 class _SqlReader:
-    def __init__(
-        self, engine: sa.Engine, owned: bool, statement: Any, params: dict[str, Any]
-    ) -> None:
+    def __init__(self, engine: sa.Engine, owned: bool, statement: Any, params: dict[str, Any]) -> None:
         self.engine = engine
         self.owned = owned
         self.statement = statement
@@ -170,9 +168,7 @@ class _SqlReader:
 
     def _read(self, result: sa.CursorResult, size: int, *, whole: bool) -> Any:
         if not result.returns_rows:
-            raise ExtractError(
-                "The statement returns no rows; read_sql reads SELECT-like queries only."
-            )
+            raise ExtractError("The statement returns no rows; read_sql reads SELECT-like queries only.")
         names = list(result.keys())
         # Read what the driver reports before fetching: an exhausted result closes its cursor.
         description = list(result.cursor.description or [])
@@ -195,9 +191,7 @@ class _SqlReader:
             return
         yield from frames
 
-    def _specs(
-        self, names: list[str], description: list[Any], adapters: Any, rows: list
-    ) -> list[t.ColumnSpec]:
+    def _specs(self, names: list[str], description: list[Any], adapters: Any, rows: list) -> list[t.ColumnSpec]:
         tz = _time_zone()
         declared = _declared_columns(self.statement)
         specs = []
@@ -243,14 +237,10 @@ def _spec_from_sqlalchemy(name: str, column: Any, tz: str) -> t.ColumnSpec | Non
         return t.ColumnSpec(name, t.BOOL, nullable, tz=tz)
     if isinstance(sa_type, sa_types.Integer):
         return t.ColumnSpec(name, t.INT, nullable, tz=tz)
-    if isinstance(sa_type, sa_types.Float) or (
-        isinstance(sa_type, sa_types.Numeric) and not sa_type.asdecimal
-    ):
+    if isinstance(sa_type, sa_types.Float) or (isinstance(sa_type, sa_types.Numeric) and not sa_type.asdecimal):
         return t.ColumnSpec(name, t.FLOAT, tz=tz)
     if isinstance(sa_type, sa_types.Numeric):
-        return t.ColumnSpec(
-            name, t.DECIMAL, precision=sa_type.precision, scale=sa_type.scale, tz=tz
-        )
+        return t.ColumnSpec(name, t.DECIMAL, precision=sa_type.precision, scale=sa_type.scale, tz=tz)
     if isinstance(sa_type, sa_types.DateTime):
         return t.ColumnSpec(name, t.DATETIME, tz=tz)
     if isinstance(sa_type, sa_types.Date):
@@ -264,9 +254,7 @@ def _spec_from_sqlalchemy(name: str, column: Any, tz: str) -> t.ColumnSpec | Non
     return None
 
 
-def _spec_from_description(
-    name: str, entry: Sequence[Any], adapters: Any, tz: str
-) -> t.ColumnSpec | None:
+def _spec_from_description(name: str, entry: Sequence[Any], adapters: Any, tz: str) -> t.ColumnSpec | None:
     type_code = entry[1] if len(entry) > 1 else None
     if not isinstance(type_code, int):
         return None  # SQLite reports no types

@@ -226,6 +226,7 @@ class ExportPipeline(BasePipeline):
         "decimal_comma": parse_bool,
         "escape_formulas": parse_bool,
         "sheet": str,
+        "row_group_size": int,
         "queryset_from_admin": parse_bool,
     }
 
@@ -275,7 +276,8 @@ class ExportPipeline(BasePipeline):
     def load(self, data: Iterator[Any]) -> LoadResult:
         fmt = self.params["format"]
         if fmt == "parquet":
-            return write_parquet(data, self.target, run_id=self.log.run_id)
+            options = {"row_group_size": self.params["row_group_size"]} if "row_group_size" in self.params else {}
+            return write_parquet(data, self.target, run_id=self.log.run_id, **options)
         if fmt == "xlsx":
             sheet = self.params.get("sheet") or _default_sheet(self.params["source"])
             return write_excel({sheet: data}, self.target, streaming=True)
@@ -403,6 +405,7 @@ def export_source(
     decimal_comma: bool = False,
     escape_formulas: bool = True,
     sheet: str | None = None,
+    row_group_size: int | None = None,
     queryset: models.QuerySet | None = None,
     triggered_by: str = "",
     using: str | None = None,
@@ -420,6 +423,8 @@ def export_source(
         chunksize: rows per chunk; memory is bounded by it.
         sep, bom, decimal_comma, escape_formulas: CSV options (module docstring).
         sheet: Excel sheet name (default: the source's name).
+        row_group_size: Parquet rows per row group (the writer buffers one row group;
+            default 262,144).
         queryset: export this QuerySet instead of the source's (the admin's selection);
             ``source`` then only names the export.
         triggered_by: who asked, recorded with the run.
@@ -455,6 +460,8 @@ def export_source(
         params["fields"] = list(fields)
     if sheet:
         params["sheet"] = sheet
+    if row_group_size:
+        params["row_group_size"] = row_group_size
     pipeline = ExportPipeline(queryset=queryset, using=using, **params)
     log = pipeline.run(triggered_by=triggered_by)
     return ExportResult(

@@ -122,23 +122,15 @@ def field_kind(model_field: models.Field) -> str:
     return _KIND_BY_TYPE.get(target.get_internal_type(), "other")
 
 
-def _error(
-    target: str, column: str | None, message: str, rows: Sequence[Any] = ()
-) -> LoadValidationError:
-    return LoadValidationError(
-        f"{target}: {message}", target=target, column=column, rows=list(rows) or None
-    )
+def _error(target: str, column: str | None, message: str, rows: Sequence[Any] = ()) -> LoadValidationError:
+    return LoadValidationError(f"{target}: {message}", target=target, column=column, rows=list(rows) or None)
 
 
-def _describe_rows(
-    index: pd.Index, positions: np.ndarray, values: Sequence[Any]
-) -> tuple[list, str]:
+def _describe_rows(index: pd.Index, positions: np.ndarray, values: Sequence[Any]) -> tuple[list, str]:
     """The first offending rows as (labels, "label=value, ...") for a message."""
     positions = positions[:MAX_REPORTED_ROWS]
     labels = [index[p] for p in positions]
-    shown = ", ".join(
-        f"row {label!r}: {values[p]!r}" for label, p in zip(labels, positions, strict=True)
-    )
+    shown = ", ".join(f"row {label!r}: {values[p]!r}" for label, p in zip(labels, positions, strict=True))
     return labels, shown
 
 
@@ -152,9 +144,7 @@ def _offenders(
     hint: str = "",
 ) -> LoadValidationError | None:
     """An error naming the rows where ``mask`` is true, or None when it is nowhere."""
-    mask = np.asarray(
-        pa.array(mask).fill_null(False) if isinstance(mask, pa.Array) else mask, dtype=bool
-    )
+    mask = np.asarray(pa.array(mask).fill_null(False) if isinstance(mask, pa.Array) else mask, dtype=bool)
     positions = np.flatnonzero(mask)
     if positions.size == 0:
         return None
@@ -231,9 +221,7 @@ def _to_arrow(series: pd.Series) -> pa.Array:
     return arr
 
 
-def _wrong_type(
-    target: str, column: str, series: pd.Series, expected: str, ok: Any = None
-) -> LoadValidationError:
+def _wrong_type(target: str, column: str, series: pd.Series, expected: str, ok: Any = None) -> LoadValidationError:
     """A wrong-type error; ``ok(value) -> bool`` finds the offending object values."""
     raw = _RawValues(series)
     if series.dtype == object and ok is not None:
@@ -251,19 +239,13 @@ def _wrong_type(
         f"value(s) of the wrong type (expected {expected}, dtype {series.dtype})",
     )
     if err is None:  # every value is null: still the wrong dtype
-        err = _error(
-            target, column, f"column {column!r} has dtype {series.dtype}; expected {expected}."
-        )
+        err = _error(target, column, f"column {column!r} has dtype {series.dtype}; expected {expected}.")
     return err
 
 
-def _convert_int(
-    target: str, column: str, series: pd.Series, internal_type: str, ops: Any
-) -> pa.Array:
+def _convert_int(target: str, column: str, series: pd.Series, internal_type: str, ops: Any) -> pa.Array:
     raw = _RawValues(series)
-    if pd.api.types.is_bool_dtype(series.dtype) or (
-        series.dtype == object and not _all(series, _is_int)
-    ):
+    if pd.api.types.is_bool_dtype(series.dtype) or (series.dtype == object and not _all(series, _is_int)):
         raise _wrong_type(target, column, series, "integers", _is_int)
     try:
         arr = _to_arrow(series)
@@ -294,9 +276,7 @@ def _convert_int(
                 "non-integer value(s)",
             )
         )
-        arr = pc.cast(
-            arr, pa.decimal128(38, 0) if arr.type.precision <= 38 else pa.decimal256(76, 0)
-        )
+        arr = pc.cast(arr, pa.decimal128(38, 0) if arr.type.precision <= 38 else pa.decimal256(76, 0))
     elif not (pa.types.is_integer(arr.type) or pa.types.is_null(arr.type)):
         raise _wrong_type(target, column, series, "integers")
     low, high = ops.integer_field_range(internal_type)
@@ -370,8 +350,7 @@ def _convert_decimal(
                     pc.not_equal(rounded, arr),
                     raw,
                     f"value(s) with more than {places} decimal places",
-                    "Round them first (e.g. half-even to the field's places) or pass "
-                    "decimal_rounding='half_even'.",
+                    "Round them first (e.g. half-even to the field's places) or pass decimal_rounding='half_even'.",
                 )
             )
         arr = rounded
@@ -392,16 +371,12 @@ def _convert_decimal(
                 f"value(s) too large for max_digits={max_digits}, decimal_places={places}",
             )
         )
-    out_type = (
-        pa.decimal128(max_digits, places) if max_digits <= 38 else pa.decimal256(max_digits, places)
-    )
+    out_type = pa.decimal128(max_digits, places) if max_digits <= 38 else pa.decimal256(max_digits, places)
     # Widening the scale is exact; every value fits max_digits (checked above).
     return pc.cast(arr, out_type)
 
 
-def _float_to_decimal(
-    target: str, column: str, series: pd.Series, arr: pa.Array, places: int, policy: str
-) -> pa.Array:
+def _float_to_decimal(target: str, column: str, series: pd.Series, arr: pa.Array, places: int, policy: str) -> pa.Array:
     """Floats become decimals only when exact at the field's scale.
 
     A float is accepted when the decimal with ``places`` digits nearest to it
@@ -448,9 +423,7 @@ def _float_to_decimal(
 
 
 def _convert_float(target: str, column: str, series: pd.Series) -> pa.Array:
-    if pd.api.types.is_bool_dtype(series.dtype) or (
-        series.dtype == object and not _all(series, _is_number)
-    ):
+    if pd.api.types.is_bool_dtype(series.dtype) or (series.dtype == object and not _all(series, _is_number)):
         raise _wrong_type(target, column, series, "numbers", _is_number)
     try:
         arr = _to_arrow(series)
@@ -475,11 +448,7 @@ def _convert_str(target: str, column: str, series: pd.Series, max_length: int | 
         raise _wrong_type(target, column, series, "strings", _is_str) from None
     if pa.types.is_null(arr.type):
         arr = arr.cast(pa.large_string())
-    if not (
-        pa.types.is_string(arr.type)
-        or pa.types.is_large_string(arr.type)
-        or pa.types.is_string_view(arr.type)
-    ):
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type) or pa.types.is_string_view(arr.type)):
         raise _wrong_type(target, column, series, "strings")
     arr = arr.cast(pa.large_string())
     if max_length is not None:
@@ -559,9 +528,7 @@ def _localize_naive(target: str, column: str, series: pd.Series, arr: pa.Array) 
     try:
         local = pc.assume_timezone(arr, timezone=zone, ambiguous="raise", nonexistent="raise")
     except pa.ArrowInvalid:
-        earliest = pc.assume_timezone(
-            arr, timezone=zone, ambiguous="earliest", nonexistent="earliest"
-        )
+        earliest = pc.assume_timezone(arr, timezone=zone, ambiguous="earliest", nonexistent="earliest")
         latest = pc.assume_timezone(arr, timezone=zone, ambiguous="latest", nonexistent="latest")
         _raise_if(
             _offenders(
@@ -627,12 +594,7 @@ def _convert_other(model_field: models.Field, series: pd.Series) -> list:
 
 
 def _is_missing(value: Any) -> bool:
-    return (
-        value is None
-        or value is pd.NA
-        or value is pd.NaT
-        or (isinstance(value, float) and np.isnan(value))
-    )
+    return value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and np.isnan(value))
 
 
 def convert_column(
@@ -691,9 +653,7 @@ def convert_column(
     return kind, values
 
 
-def constant_column(
-    model_field: models.Field, value: Any, n_rows: int, *, ops: Any
-) -> tuple[str, Any]:
+def constant_column(model_field: models.Field, value: Any, n_rows: int, *, ops: Any) -> tuple[str, Any]:
     """A column of ``n_rows`` copies of ``value`` (a default or auto_now's now)."""
     kind = field_kind(model_field)
     if kind == "other":
@@ -702,9 +662,7 @@ def constant_column(
         return kind, pa.nulls(n_rows, _null_type(model_field, kind))
     label = model_field.model._meta.label
     series = pd.Series([value], dtype=object)
-    _, one = convert_column(
-        label, model_field, model_field.name, series, ops=ops, decimal_rounding="reject"
-    )
+    _, one = convert_column(label, model_field, model_field.name, series, ops=ops, decimal_rounding="reject")
     return kind, pa.repeat(one[0], n_rows)
 
 

@@ -37,9 +37,7 @@ def _instances(plan: LoadPlan, offset: int, length: int) -> list:
     return [model(**dict(zip(attnames, row, strict=True))) for row in zip(*columns, strict=True)]
 
 
-def _insert(
-    plan: LoadPlan, objs: list, using: str, connection: Any, batch_size: int | None
-) -> None:
+def _insert(plan: LoadPlan, objs: list, using: str, connection: Any, batch_size: int | None) -> None:
     if not objs:
         return
     fields = [c.field for c in plan.columns]
@@ -80,9 +78,7 @@ def write(plan: LoadPlan, mode: str, connection: Any, batch_size: int | None) ->
     return counts
 
 
-def _upsert_chunk(
-    plan: LoadPlan, objs: list, using: str, connection: Any, batch_size: int | None
-) -> tuple[int, int]:
+def _upsert_chunk(plan: LoadPlan, objs: list, using: str, connection: Any, batch_size: int | None) -> tuple[int, int]:
     key_names = [c.field.attname for c in plan.key_columns]
     compare = [c.field.attname for c in plan.columns if c.compare]
     update_fields = [c.field for c in plan.columns if c.update]
@@ -107,9 +103,7 @@ def _upsert_chunk(
     return len(new), len(changed) if update_fields else 0
 
 
-def _stored_rows(
-    plan: LoadPlan, objs: list, key_names: list[str], fields: list[str], using: str
-) -> dict:
+def _stored_rows(plan: LoadPlan, objs: list, key_names: list[str], fields: list[str], using: str) -> dict:
     """Stored (pk, *compared values) of the objects' keys, keyed by key tuple."""
     from django.db.models import Q
 

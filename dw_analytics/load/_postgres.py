@@ -142,16 +142,11 @@ def _drop_for_bulk(connection: Any, cursor: Any, plan: LoadPlan, table: str) -> 
     except (OperationalError, DatabaseError):
         return []  # e.g. pending trigger events on the table: load with them in place
     restore = [definition for _, definition in indexes]
-    restore += [
-        f"ALTER TABLE {table} ADD CONSTRAINT {quote(name)} {definition}"
-        for name, definition in foreign_keys
-    ]
+    restore += [f"ALTER TABLE {table} ADD CONSTRAINT {quote(name)} {definition}" for name, definition in foreign_keys]
     return restore
 
 
-def _upsert(
-    cursor: Any, plan: LoadPlan, table: str, names: str, quote: Any, batch_size: int
-) -> tuple[int, int]:
+def _upsert(cursor: Any, plan: LoadPlan, table: str, names: str, quote: Any, batch_size: int) -> tuple[int, int]:
     staging = quote(f"dw_load_{uuid.uuid4().hex[:16]}")
     cursor.execute(f"CREATE TEMPORARY TABLE {staging} AS SELECT {names} FROM {table} WITH NO DATA")
     _copy(cursor, staging, names, plan, batch_size)

@@ -51,9 +51,7 @@ def _python_values(plan: ColumnPlan, values: pa.Array, connection: Any) -> list:
         if digits <= _MAX_FLOAT_DIGITS:
             places = values.type.scale
             # Low 64 bits of each 128-bit unscaled integer: exact below 10**18.
-            low = np.frombuffer(values.buffers()[1], dtype=np.int64)[values.offset * 2 :: 2][
-                : len(values)
-            ]
+            low = np.frombuffer(values.buffers()[1], dtype=np.int64)[values.offset * 2 :: 2][: len(values)]
             floats = low / 10.0**places
             if not has_nulls:
                 return floats.tolist()
@@ -140,9 +138,7 @@ def write(plan: LoadPlan, mode: str, connection: Any, batch_size: int | None) ->
         names = ", ".join(quote(c.column) for c in plan.columns)
         tail = _on_conflict(plan, quote, table) if mode == "upsert" else ""
         max_params = connection.features.max_query_params or 999
-        statement = _InsertStatement(
-            f"INSERT INTO {table} ({names})", tail, len(plan.columns), max_params
-        )
+        statement = _InsertStatement(f"INSERT INTO {table} ({names})", tail, len(plan.columns), max_params)
         if mode == "upsert":
             cursor.execute(f"SELECT count(*) FROM {table}")
             before = cursor.fetchone()[0]
@@ -211,7 +207,5 @@ def _on_conflict(plan: LoadPlan, quote: Any, table: str) -> str:
     if not compare:
         return f" ON CONFLICT ({keys}) DO NOTHING"
     assignments = ", ".join(f"{quote(c.column)} = excluded.{quote(c.column)}" for c in update)
-    changed = " OR ".join(
-        f"{table}.{quote(c.column)} IS NOT excluded.{quote(c.column)}" for c in compare
-    )
+    changed = " OR ".join(f"{table}.{quote(c.column)} IS NOT excluded.{quote(c.column)}" for c in compare)
     return f" ON CONFLICT ({keys}) DO UPDATE SET {assignments} WHERE {changed}"

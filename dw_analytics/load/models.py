@@ -126,18 +126,14 @@ def write_model(
     """
     started = time.perf_counter()
     if mode not in MODES:
-        raise ConfigurationError(
-            f"mode must be one of {', '.join(MODES)}; got {mode!r}.", option="mode"
-        )
+        raise ConfigurationError(f"mode must be one of {', '.join(MODES)}; got {mode!r}.", option="mode")
     if decimal_rounding not in _columns.DECIMAL_POLICIES:
         raise ConfigurationError(
             f"decimal_rounding must be one of {', '.join(_columns.DECIMAL_POLICIES)}; got {decimal_rounding!r}.",
             option="decimal_rounding",
         )
     if batch_size is not None and batch_size < 1:
-        raise ConfigurationError(
-            f"batch_size must be a positive integer; got {batch_size!r}.", option="batch_size"
-        )
+        raise ConfigurationError(f"batch_size must be a positive integer; got {batch_size!r}.", option="batch_size")
     if not isinstance(df, pd.DataFrame):
         raise LoadValidationError(
             f"{model._meta.label}: write_model expects a pandas DataFrame, got {type(df).__name__}.",
@@ -147,9 +143,7 @@ def write_model(
 
     using = using or router.db_for_write(model)
     connection = connections[using]
-    plan = build_plan(
-        df, model, mode, unique_fields, connection=connection, decimal_rounding=decimal_rounding
-    )
+    plan = build_plan(df, model, mode, unique_fields, connection=connection, decimal_rounding=decimal_rounding)
     writer = _writer_for(connection, plan)
     with transaction.atomic(using=using):
         counts = writer.write(plan, mode, connection, batch_size)
@@ -225,10 +219,7 @@ def build_plan(
             )
         by_field[f] = column
     if unknown:
-        valid = sorted(
-            {f.name for f in model._meta.concrete_fields}
-            | {f.attname for f in model._meta.concrete_fields}
-        )
+        valid = sorted({f.name for f in model._meta.concrete_fields} | {f.attname for f in model._meta.concrete_fields})
         raise LoadValidationError(
             f"{label}: unknown column(s) {', '.join(repr(c) for c in unknown)}; "
             f"the model's columns are: {', '.join(valid)}.",
@@ -236,11 +227,7 @@ def build_plan(
             column=str(unknown[0]),
         )
 
-    keys = (
-        _resolve_unique_fields(model, mode, unique_fields, lookup, by_field)
-        if mode == "upsert"
-        else []
-    )
+    keys = _resolve_unique_fields(model, mode, unique_fields, lookup, by_field) if mode == "upsert" else []
     n_rows = len(df)
     ops = connection.ops
     # One timestamp for the whole load: auto_now, auto_now_add and timezone.now defaults.
@@ -285,9 +272,7 @@ def build_plan(
     return LoadPlan(model, plans, n_rows, key_columns=key_plans, explicit_auto_pk=explicit_auto_pk)
 
 
-def _default_column(
-    f: models.Field, n_rows: int, ops: Any, label: str, now: dt.datetime
-) -> tuple[str, Any]:
+def _default_column(f: models.Field, n_rows: int, ops: Any, label: str, now: dt.datetime) -> tuple[str, Any]:
     default = f.default
     if default is timezone.now:
         return _columns.constant_column(f, now, n_rows, ops=ops)

@@ -1044,6 +1044,7 @@ def publish_snapshot(
         "created_at": opts.created_at,
         "dw_analytics_version": _version(),
         "timezone": opts.timezone,
+        "metadata": dict(metadata or {}),
         "tables": {},
     }
     try:

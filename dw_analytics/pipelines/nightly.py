@@ -14,9 +14,11 @@ from dw_analytics.core.pipeline import BasePipeline
 from dw_analytics.core.registry import register
 from dw_analytics.extract.queryset import read_queryset
 from dw_analytics.load.excel import write_excel
-from dw_analytics.load.parquet import publish_snapshot
+from dw_analytics.load.parquet import SnapshotResult, list_snapshot_versions, open_snapshot, publish_snapshot
+from dw_analytics.load.paths import resolve_output_path
 from dw_analytics.pipelines.etl import ETLPipeline
 from dw_analytics.pipelines.star_schema import StarSchemaPipeline
+from dw_analytics.warehouse.watermarks import Position, watermark_advance, watermark_get
 from dw_analytics.warehouse.models import (
     DimCategory,
     DimCustomer,
@@ -40,6 +42,8 @@ SNAPSHOT_TABLES = {
     "sales_by_category_month": SalesByCategoryMonth,
 }
 POWERBI_FOLDER = "powerbi"
+#: the Watermark row naming the last run that changed the warehouse
+WAREHOUSE_VERSION = "warehouse.version"
 
 
 @register
@@ -47,11 +51,17 @@ class NightlyPipeline(BasePipeline):
     """Refresh the warehouse and the files Power BI and analysts read.
 
     In one transaction: ``etl``, then ``star_schema`` (incremental unless
-    ``mode`` says otherwise). Then the warehouse tables are published as one
-    Parquet snapshot under ``DW_OUTPUT_DIR/powerbi/`` (``current/`` always
-    names a complete version) and an Excel report as
-    ``reports/<date>.xlsx``. A failure before the end leaves the previous
-    warehouse (rolled back) and the previous snapshot (never switched) in place.
+    ``mode`` says otherwise). After the commit, the warehouse tables are
+    published as one Parquet snapshot under ``DW_OUTPUT_DIR/powerbi/``
+    (``current/`` always names a complete version) and an Excel report as
+    ``reports/<date>.xlsx``.
+
+    A failure inside the transaction leaves the previous warehouse (rolled
+    back) and the previous snapshot (never switched). A failure while
+    publishing leaves the committed warehouse and the previous snapshot; the
+    snapshot records the warehouse version it shows, so the next run
+    publishes again even when it finds no new data. A night without changes
+    keeps the current snapshot.
 
     Example:
         >>> log = NightlyPipeline().run()  # doctest: +SKIP
@@ -67,21 +77,39 @@ class NightlyPipeline(BasePipeline):
     def execute(self) -> dict[str, Any]:
         ETLPipeline(using=self.using).execute_within(self)
         star = StarSchemaPipeline(using=self.using, **self.params).execute_within(self)
-        outputs = self.step("publish", self.publish)
-        return {**star, "outputs": outputs}
+        if star["changed"]:
+            # The warehouse's version is the last run that changed it; the snapshot records
+            # the version it shows, so a publish that failed after the commit is redone next run.
+            watermark_advance(WAREHOUSE_VERSION, Position(self.log.started_at, self.log.run_id), using=self.using)
+        return star
 
-    def publish(self) -> dict[str, str]:
-        """Export the warehouse tables: one Parquet snapshot, one Excel report."""
+    def publish(self, star: dict[str, Any]) -> dict[str, Any]:
+        """After the commit: the Parquet snapshot when the warehouse moved past it, and the day's report."""
+        version = watermark_get(WAREHOUSE_VERSION, using=self.using)
+        wanted = "" if version is None else str(version.id)
+        if list_snapshot_versions(POWERBI_FOLDER) and _snapshot_version(POWERBI_FOLDER) == wanted:
+            snapshot = f"{resolve_output_path(POWERBI_FOLDER)} (unchanged)"
+        else:
+            snapshot = str(self.publish_snapshot(wanted).target)
+        star["outputs"] = {"powerbi_snapshot": snapshot, "excel_report": self.publish_report()}
+        return star["outputs"]
+
+    def publish_snapshot(self, warehouse_version: str) -> SnapshotResult:
+        """Export every warehouse table into one new Parquet snapshot version."""
         tables = {
             name: _ratios_as_float(read_queryset(model.objects.using(self.using).order_by("pk").values(), chunksize=500_000))
             for name, model in SNAPSHOT_TABLES.items()
         }
-        snapshot = publish_snapshot(
+        return publish_snapshot(
             tables,
             POWERBI_FOLDER,
             run_id=self.log.run_id,
             descriptions={name: (model.__doc__ or "").strip() for name, model in SNAPSHOT_TABLES.items()},
+            metadata={"warehouse_version": warehouse_version},
         )
+
+    def publish_report(self) -> str:
+        """The day's Excel report: sales by category and by month."""
         by_category = read_queryset(SalesByCategory.objects.using(self.using).values(
             "categoria", "total_vendas", "receita", "valor_medio", "lucro", "margem"
         ))
@@ -92,10 +120,14 @@ class NightlyPipeline(BasePipeline):
             {"Vendas por categoria": by_category, "Vendas por mês": monthly},
             f"reports/{timezone.localdate().isoformat()}.xlsx",
         )
-        return {"powerbi_snapshot": str(snapshot.target), "excel_report": str(report.target)}
+        return str(report.target)
 
 
 def _ratios_as_float(chunks: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
     for chunk in chunks:
         ratios = [c for c in RATIO_COLUMNS if c in chunk.columns]
         yield chunk.astype({c: "float64" for c in ratios}) if ratios else chunk
+
+
+def _snapshot_version(folder: str) -> str | None:
+    return open_snapshot(folder).manifest.get("metadata", {}).get("warehouse_version")

@@ -113,10 +113,18 @@ class StarSchemaPipeline(BasePipeline):
         self.rebuild_all = False
 
     def execute(self) -> dict[str, Any]:
+        changes_before = self._changes()
         self.step("dimensions", self.load_dimensions)
         self.step("fact", self.load_fact)
         self.step("aggregates", self.load_aggregates, self.touched_months)
-        return {"mode": self.params["mode"], "touched_months": sorted(self.touched_months)}
+        return {
+            "mode": self.params["mode"],
+            "touched_months": sorted(self.touched_months),
+            "changed": self._changes() != changes_before,
+        }
+
+    def _changes(self) -> tuple[int, int, int]:
+        return (self.log.n_inserted, self.log.n_updated, self.log.n_deleted)
 
     # -- dimensions -----------------------------------------------------------
     def _read(self, queryset) -> pd.DataFrame:
@@ -141,7 +149,24 @@ class StarSchemaPipeline(BasePipeline):
             ),
         }
         targets = {"dim_date": DimDate, "dim_category": DimCategory, "dim_customer": DimCustomer, "dim_product": DimProduct}
-        return [write_model(self.dims[name], model, mode="replace", using=self.using) for name, model in targets.items()]
+        results = {name: self._mirror(self.dims[name], model) for name, model in targets.items()}
+        if results["dim_category"].n_written or results["dim_category"].n_deleted:
+            self.rebuild_all = True  # category names live in the aggregates too
+        return list(results.values())
+
+    def _mirror(self, frame: pd.DataFrame, model) -> LoadResult:
+        """Make ``model``'s table equal ``frame``: upsert on the key, delete rows gone from it.
+
+        Unlike a replace, an unchanged dimension writes (and counts) nothing.
+        """
+        key = model._meta.pk.attname
+        result = write_model(frame, model, mode="upsert", unique_fields=[key], using=self.using)
+        table = model.objects.using(self.using)
+        stored = np.fromiter(table.values_list(key, flat=True), np.int64)
+        gone = np.setdiff1d(stored, frame[key].to_numpy(np.int64)).tolist()
+        for start in range(0, len(gone), _IN_BATCH):
+            result.n_deleted += table.filter(**{f"{key}__in": gone[start : start + _IN_BATCH]}).delete()[0]
+        return result
 
     # -- fact -------------------------------------------------------------------
     def load_fact(self) -> list[LoadResult]:
@@ -218,26 +243,27 @@ class StarSchemaPipeline(BasePipeline):
         then ``SalesByCategory`` from the monthly rows."""
         monthly = SalesByCategoryMonth.objects.using(self.using)
         facts = FactSales.objects.using(self.using)
+        if not (self.rebuild_all or touched):
+            return []  # no fact changed: every aggregate is still right
         results = []
-        if self.rebuild_all or touched:
-            months = sorted(touched)
-            if self.rebuild_all:
-                stale = monthly
-            else:
-                in_months = Q()
-                for month in months:
-                    in_months |= Q(date_key__range=(month * 100 + 1, month * 100 + 31))
-                facts = facts.filter(in_months)
-                stale = monthly.filter(month_key__in=months)
-            fact_chunks = read_queryset(
-                facts.values("order_id", "date_key", "category_key", "quantidade", "total", "lucro").order_by(),
-                chunksize=self.chunksize,
-            )
-            totals = category_month_totals(fact_chunks, self.dims["dim_category"])
-            deleted = stale.delete()[0]
-            result = write_model(totals, SalesByCategoryMonth, mode="append", using=self.using)
-            result.n_deleted += deleted
-            results.append(result)
+        months = sorted(touched)
+        if self.rebuild_all:
+            stale = monthly
+        else:
+            in_months = Q()
+            for month in months:
+                in_months |= Q(date_key__range=(month * 100 + 1, month * 100 + 31))
+            facts = facts.filter(in_months)
+            stale = monthly.filter(month_key__in=months)
+        fact_chunks = read_queryset(
+            facts.values("order_id", "date_key", "category_key", "quantidade", "total", "lucro").order_by(),
+            chunksize=self.chunksize,
+        )
+        totals = category_month_totals(fact_chunks, self.dims["dim_category"])
+        deleted = stale.delete()[0]
+        result = write_model(totals, SalesByCategoryMonth, mode="append", using=self.using)
+        result.n_deleted += deleted
+        results.append(result)
         all_months = read_queryset(monthly.values(*_field_names(SalesByCategoryMonth, exclude={"id"})))
         by_category = sales_by_category_from_months(all_months).assign(atualizado_em=timezone.now())
         results.append(write_model(by_category, SalesByCategory, mode="replace", using=self.using))

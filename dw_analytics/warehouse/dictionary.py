@@ -45,6 +45,7 @@ __all__ = [
     "RUN_MACHINERY",
     "TABLE_WRITERS",
     "data_dictionary",
+    "powerbi_type_rows",
     "render_markdown",
     "source_tables",
     "table_name",
@@ -127,9 +128,7 @@ def source_tables() -> dict[str, type[models.Model]]:
 def _tables(app_label: str, exclude: Iterable[str] = ()) -> dict[str, type[models.Model]]:
     skip = set(exclude)
     found = {
-        table_name(model): model
-        for model in apps.get_app_config(app_label).get_models()
-        if model.__name__ not in skip
+        table_name(model): model for model in apps.get_app_config(app_label).get_models() if model.__name__ not in skip
     }
     return dict(sorted(found.items()))
 
@@ -220,9 +219,7 @@ def _backends() -> dict[str, Any]:
 
 
 def _natural_key(model: type[models.Model]) -> list[str]:
-    fields = [
-        f.attname for f in model._meta.concrete_fields if _NATURAL_KEY.match(str(f.help_text))
-    ]
+    fields = [f.attname for f in model._meta.concrete_fields if _NATURAL_KEY.match(str(f.help_text))]
     if fields:
         return fields
     for constraint in model._meta.constraints:
@@ -319,10 +316,7 @@ def data_dictionary() -> dict[str, Any]:
     published = snapshot_tables()
     order = {"dimension": 0, "fact": 1, "aggregate": 2}
     tables = sorted(
-        (
-            describe_table(name, model, parquet=name in published)
-            for name, model in warehouse_tables().items()
-        ),
+        (describe_table(name, model, parquet=name in published) for name, model in warehouse_tables().items()),
         key=lambda t: (order[t["role"]], t["name"]),
     )
     return {
@@ -352,9 +346,7 @@ def undocumented_columns(dictionary: dict[str, Any] | None = None) -> list[str]:
     for table in dictionary["tables"]:
         if not table["description"]:
             missing.append(table["name"])
-        missing += [
-            f"{table['name']}.{c['name']}" for c in table["columns"] if not c["description"]
-        ]
+        missing += [f"{table['name']}.{c['name']}" for c in table["columns"] if not c["description"]]
     return missing
 
 
@@ -387,10 +379,7 @@ def render_markdown(dictionary: dict[str, Any]) -> str:
         for r in dictionary["relationships"]
     ]
     lines += ["", "## Tables", ""]
-    lines += [
-        f"* [`{t['name']}`](#{t['name']}) ({t['role']}): {t['description']}"
-        for t in dictionary["tables"]
-    ]
+    lines += [f"* [`{t['name']}`](#{t['name']}) ({t['role']}): {t['description']}" for t in dictionary["tables"]]
     for table in dictionary["tables"]:
         parquet = f"`{table['parquet_file']}`" if table["parquet_file"] else "not published"
         lines += [
@@ -407,9 +396,7 @@ def render_markdown(dictionary: dict[str, Any]) -> str:
         if table["relationships"]:
             lines.append(
                 "* Relationships: "
-                + ", ".join(
-                    f"`{r['from'].split('.', 1)[1]}` -> `{r['to']}`" for r in table["relationships"]
-                )
+                + ", ".join(f"`{r['from'].split('.', 1)[1]}` -> `{r['to']}`" for r in table["relationships"])
                 + "."
             )
         lines += [
@@ -448,6 +435,37 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
+POWERBI_TYPE_ORDER = [
+    "Whole number",
+    "Fixed decimal number",
+    "Decimal number",
+    "Text",
+    "Date",
+    "Date/Time",
+    "True/False",
+]
+
+
+def powerbi_type_rows(dictionary: dict[str, Any]) -> list[str]:
+    """One Markdown table row per published table: its columns grouped by Power BI type.
+
+    ``docs/powerbi.md`` carries these rows (a test keeps them in step).
+
+    Example:
+        >>> powerbi_type_rows(data_dictionary())[0]  # doctest: +SKIP
+        '| `dim_category` | category_key, categoria_id |  |  | categoria |  |  |  |'
+    """
+    rows = []
+    for table in dictionary["tables"]:
+        if not table["parquet_file"]:
+            continue
+        cells = [
+            ", ".join(c["name"] for c in table["columns"] if c["powerbi_type"] == kind) for kind in POWERBI_TYPE_ORDER
+        ]
+        rows.append(f"| `{table['name']}` | " + " | ".join(cells) + " |")
+    return rows
+
+
 def write_data_dictionary(directory: str | Path) -> tuple[Path, Path]:
     """Write ``data_dictionary.md`` and ``data_dictionary.json`` into ``directory``.
 
@@ -463,7 +481,5 @@ def write_data_dictionary(directory: str | Path) -> tuple[Path, Path]:
     dictionary = data_dictionary()
     markdown, as_json = folder / "data_dictionary.md", folder / "data_dictionary.json"
     markdown.write_text(render_markdown(dictionary), encoding="utf-8")
-    as_json.write_text(
-        json.dumps(dictionary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
-    )
+    as_json.write_text(json.dumps(dictionary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return markdown, as_json

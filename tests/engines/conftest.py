@@ -56,9 +56,7 @@ def make_orders(n: int = N_ORDERS, seed: int = 7) -> pd.DataFrame:
     cents = rng.integers(1, 500_000, n)
     cost = (cents * rng.integers(30, 95, n)) // 100
     produto = rng.integers(1, N_PRODUCTS + 3, n)  # ids above N_PRODUCTS are unknown
-    created = pd.Timestamp("2024-01-01") + pd.to_timedelta(
-        rng.integers(0, 730 * 86_400, n), unit="s"
-    )
+    created = pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 730 * 86_400, n), unit="s")
     return pd.DataFrame(
         {
             "id": np.arange(1, n + 1, dtype=np.int64),
@@ -73,9 +71,7 @@ def make_orders(n: int = N_ORDERS, seed: int = 7) -> pd.DataFrame:
 
 
 def make_reference() -> dict[str, pd.DataFrame]:
-    categories = pd.DataFrame(
-        {"id": np.arange(1, N_CATEGORIES + 1), "nome": [f"Cat {i}" for i in range(1, 6)]}
-    )
+    categories = pd.DataFrame({"id": np.arange(1, N_CATEGORIES + 1), "nome": [f"Cat {i}" for i in range(1, 6)]})
     ids = np.arange(1, N_PRODUCTS + 1)
     products = pd.DataFrame(
         {
@@ -115,9 +111,7 @@ def write_csv_files(orders: pd.DataFrame, folder, n_files: int = 3) -> list:
     paths = []
     for index, part in enumerate(_split(orders, n_files)):
         path = folder / f"orders-{index}.csv"
-        part.assign(criado_em=part["criado_em"].dt.strftime("%Y-%m-%dT%H:%M:%S")).to_csv(
-            path, index=False
-        )
+        part.assign(criado_em=part["criado_em"].dt.strftime("%Y-%m-%dT%H:%M:%S")).to_csv(path, index=False)
         paths.append(path)
     return paths
 

@@ -21,6 +21,7 @@ from dw_analytics.engines import (
     open_engine,
     sql_partitions,
 )
+from dw_analytics.engines.dask import dask_client
 from dw_analytics.load.parquet import open_snapshot, read_snapshot
 from tests.engines.conftest import make_orders, make_reference, with_category, write_csv_files
 
@@ -72,9 +73,7 @@ def test_a_worker_killed_mid_publish_is_retried_and_the_snapshot_is_complete(
     assert not list((output_dir / "sales").rglob(".*"))
 
 
-def test_a_task_that_keeps_killing_workers_fails_and_the_previous_snapshot_stays(
-    dask_engine, parts, output_dir
-):
+def test_a_task_that_keeps_killing_workers_fails_and_the_previous_snapshot_stays(dask_engine, parts, output_dir):
     first = dask_engine.publish_snapshot({"orders": parts}, "sales")
     doomed = parts[:1] + map_partitions(parts[1:2], kill_worker_always) + parts[2:]
 
@@ -108,9 +107,9 @@ def postgres_orders(orders):
                     "total numeric(14, 2) NOT NULL, custo numeric(14, 2) NOT NULL)"
                 )
             )
-            rows = orders[
-                ["id", "categoria_id", "categoria", "produto_id", "quantidade", "total", "custo"]
-            ].astype(object)
+            rows = orders[["id", "categoria_id", "categoria", "produto_id", "quantidade", "total", "custo"]].astype(
+                object
+            )
             connection.execute(
                 sa.text(
                     f"INSERT INTO {table} VALUES (:id, :categoria_id, :categoria, :produto_id, "
@@ -128,9 +127,7 @@ def postgres_orders(orders):
         engine.dispose()
 
 
-def test_postgresql_key_ranges_on_dask_equal_pandas_and_the_database_sql(
-    dask_engine, postgres_orders
-):
+def test_postgresql_key_ranges_on_dask_equal_pandas_and_the_database_sql(dask_engine, postgres_orders):
     parts = sql_partitions(POSTGRES_URL, postgres_orders, n_partitions=3, chunksize=250)
     assert [(p.lo, p.hi) for p in parts] == [(1, 401), (401, 801), (801, 1201)]
 
@@ -169,9 +166,7 @@ def test_the_default_engine_is_pandas_and_unknown_engines_are_refused(settings):
         EngineSession("ray")
 
 
-def test_an_engine_session_connects_to_the_configured_scheduler_only_when_used(
-    settings, dask_cluster, parts, orders
-):
+def test_an_engine_session_connects_to_the_configured_scheduler_only_when_used(settings, dask_cluster, parts, orders):
     settings.DW_ENGINE = "dask"
     settings.DW_DASK_SCHEDULER = dask_cluster.scheduler_address
     with EngineSession() as session:
@@ -182,7 +177,9 @@ def test_an_engine_session_connects_to_the_configured_scheduler_only_when_used(
 
 
 def test_an_unreachable_scheduler_is_a_retryable_engine_error():
-    with pytest.raises(EngineError, match="cannot reach the Dask scheduler") as failure:
-        with open_engine("dask", scheduler="tcp://127.0.0.1:1"):
-            pass
+    with (
+        pytest.raises(EngineError, match="cannot reach the Dask scheduler") as failure,
+        dask_client("tcp://127.0.0.1:1", timeout="1s"),
+    ):
+        pass
     assert failure.value.retryable

@@ -33,9 +33,7 @@ def workbook(tmp_path):
     sheet.append(["id", "total", "quando", "ativo", "cliente", "obs", "misto"])
     sheet.append([1, 59.70, dt.datetime(2024, 1, 31, 20, 30), True, "Ana", None, 1])
     sheet.append([2, 0.10, None, None, "Bia", None, "x"])
-    sheet.append(
-        [3, 999999999999.99, dt.datetime(2024, 3, 5, 9, 0, 0, 500000), False, None, None, 2.5]
-    )
+    sheet.append([3, 999999999999.99, dt.datetime(2024, 3, 5, 9, 0, 0, 500000), False, None, None, 2.5])
     other = book.create_sheet("Datas")
     other.append(["dia", "n"])
     other.append([dt.date(2024, 2, 29), 10])
@@ -54,11 +52,7 @@ def expected_pedidos(total_dtype=None):
         {
             "id": pd.array([1, 2, 3], dtype="Int64"),
             "total": pd.array(totals, dtype=total_dtype),
-            "quando": pd.Series(
-                pd.to_datetime(
-                    ["2024-01-31 20:30", None, "2024-03-05 09:00:00.5"], format="ISO8601"
-                )
-            )
+            "quando": pd.Series(pd.to_datetime(["2024-01-31 20:30", None, "2024-03-05 09:00:00.5"], format="ISO8601"))
             .dt.tz_localize(SP)
             .astype(pd.DatetimeTZDtype(unit="us", tz=SP)),
             "ativo": pd.array([True, None, False], dtype="boolean"),

@@ -51,12 +51,8 @@ def sales():
     """Two categories (one without products), two products, two customers, three orders."""
     bebidas = Categoria.objects.create(nome="Bebidas")
     Categoria.objects.create(nome="Vazia")
-    cafe = Produto.objects.create(
-        nome="Café", categoria=bebidas, preco=Decimal("19.90"), custo=Decimal("7.35")
-    )
-    cha = Produto.objects.create(
-        nome="Chá", categoria=bebidas, preco=Decimal("0.10"), custo=Decimal("0.05")
-    )
+    cafe = Produto.objects.create(nome="Café", categoria=bebidas, preco=Decimal("19.90"), custo=Decimal("7.35"))
+    cha = Produto.objects.create(nome="Chá", categoria=bebidas, preco=Decimal("0.10"), custo=Decimal("0.05"))
     ana = Cliente.objects.create(nome="Ana", email="ana@x.com", cidade="Recife", uf="PE")
     bia = Cliente.objects.create(nome="Bia", email="bia@x.com", cidade="Santos", uf="SP")
     created = [
@@ -219,9 +215,7 @@ def test_nullable_integer_and_boolean_annotations_keep_their_nulls(sales):
 
 
 def test_boolean_and_date_fields():
-    FonteExterna.objects.create(
-        id_externo="a", valor=Decimal("1.10"), data=dt.datetime(2024, 5, 1, tzinfo=UTC)
-    )
+    FonteExterna.objects.create(id_externo="a", valor=Decimal("1.10"), data=dt.datetime(2024, 5, 1, tzinfo=UTC))
     FonteExterna.objects.create(
         id_externo="b",
         valor=Decimal("-2.00"),
@@ -229,9 +223,7 @@ def test_boolean_and_date_fields():
         processado=True,
     )
     Destino.objects.create(id_externo="a", valor=Decimal("1.21"), data=dt.date(2024, 4, 30))
-    fontes = read_queryset(
-        FonteExterna.objects.order_by("id_externo"), ["id_externo", "processado"]
-    )
+    fontes = read_queryset(FonteExterna.objects.order_by("id_externo"), ["id_externo", "processado"])
     assert_frame_equal(
         fontes,
         pd.DataFrame(
@@ -395,11 +387,14 @@ def _peak_python_bytes_of_whole_read():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_chunked_read_outside_a_transaction_streams_and_leaves_autocommit_on():
+def test_chunked_read_outside_a_transaction_streams_and_leaves_autocommit_on(monkeypatch):
+    from dw_analytics.extract import _fetch
+
+    adbc_reads = []
+    original = _fetch._adbc_postgres_frame
+    monkeypatch.setattr(_fetch, "_adbc_postgres_frame", lambda *a: adbc_reads.append(original(*a)) or adbc_reads[-1])
     bebidas = Categoria.objects.create(nome="Bebidas")
-    cafe = Produto.objects.create(
-        nome="Café", categoria=bebidas, preco=Decimal("1.00"), custo=Decimal("0.50")
-    )
+    cafe = Produto.objects.create(nome="Café", categoria=bebidas, preco=Decimal("1.00"), custo=Decimal("0.50"))
     ana = Cliente.objects.create(nome="Ana", email="ana@x.com", cidade="Recife", uf="PE")
     _bulk_orders(25, cafe, ana)
     chunks = read_queryset(Pedido.objects.order_by("id"), ["id", "total"], chunksize=10)
@@ -410,13 +405,19 @@ def test_chunked_read_outside_a_transaction_streams_and_leaves_autocommit_on():
     assert not connection.in_atomic_block
     sizes = [len(c) for c in read_queryset(Pedido.objects.all(), ["id"], chunksize=10)]
     assert sizes == [10, 10, 5]
-    totals = read_queryset(Pedido.objects.order_by("id"), ["total"])["total"]
-    assert totals.sum() == Pedido.objects.aggregate(s=Sum("total"))["s"]
+    fields = ["id", "total", "criado_em", "cliente__uf", "produto__categoria__nome"]
+    # Outside a transaction a second connection (ADBC) may read; inside one, never.
+    outside = read_queryset(Pedido.objects.order_by("id"), fields)
+    assert len(adbc_reads) == (1 if connection.vendor == "postgresql" else 0)
+    assert all(frame is not None for frame in adbc_reads)  # ADBC read it, no fallback
+    with transaction.atomic():
+        inside = read_queryset(Pedido.objects.order_by("id"), fields)
+    assert len(adbc_reads) <= 1
+    assert_frame_equal(outside, inside)
+    assert outside["total"].sum() == Pedido.objects.aggregate(s=Sum("total"))["s"]
 
 
-def test_sqlite_file_database_is_read_through_adbc_and_equals_the_cursor_route(
-    tmp_path, monkeypatch, sales
-):
+def test_sqlite_file_database_is_read_through_adbc_and_equals_the_cursor_route(tmp_path, monkeypatch, sales):
     """Outside a transaction a SQLite file is read by ADBC; the result equals the cursor's."""
     from django.db.backends.sqlite3.base import DatabaseWrapper
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 import uuid
 from decimal import Decimal
 
@@ -13,6 +12,7 @@ import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 from django.conf import settings
+from django.db import connections
 from pandas.testing import assert_frame_equal
 
 from dw_analytics.extract.exceptions import ExtractError
@@ -54,11 +54,18 @@ ROWS = [
 
 
 @pytest.fixture
-def source(tmp_path):
-    """A committed table in a file SQLite DB (tmp_path), or in the PostgreSQL server."""
-    engine_name = settings.DATABASES["default"]["ENGINE"]
-    if "postgresql" in engine_name:
-        url = os.environ["DATABASE_URL"].replace("postgres://", "postgresql+psycopg://", 1)
+def source(tmp_path, django_db_setup):
+    """A committed table in a file SQLite DB (tmp_path), or in the PostgreSQL test database."""
+    db = connections["default"].settings_dict
+    if "postgresql" in db["ENGINE"]:
+        url = sa.URL.create(
+            "postgresql+psycopg",
+            username=db.get("USER") or None,
+            password=db.get("PASSWORD") or None,
+            host=db.get("HOST") or None,
+            port=int(db["PORT"]) if db.get("PORT") else None,
+            database=db["NAME"],
+        ).render_as_string(hide_password=False)
     else:
         url = f"sqlite:///{tmp_path / 'source.sqlite3'}"
     engine = sa.create_engine(url)
@@ -87,9 +94,7 @@ def expected_frame(rows=ROWS):
         {
             "id": pd.array([r["id"] for r in rows], dtype="int64"),
             "total": pd.array([r["total"] for r in rows], dtype=MONEY),
-            "criado_em": pd.Series(pd.to_datetime([r["criado_em"] for r in rows], utc=True)).astype(
-                TS
-            ),
+            "criado_em": pd.Series(pd.to_datetime([r["criado_em"] for r in rows], utc=True)).astype(TS),
             "quantidade": pd.array([r["quantidade"] for r in rows], dtype="Int64"),
             "ativo": pd.array([r["ativo"] for r in rows], dtype="boolean"),
             "nome": pd.array([r["nome"] for r in rows], dtype=STR),
@@ -112,9 +117,9 @@ def test_engine_and_url_give_the_same_frame(source):
 
 def test_text_query_with_params_and_declared_columns_is_exact(source):
     url, _engine, table = source
-    query = sa.text(
-        f"SELECT id, total FROM {table.name} WHERE total > :minimum ORDER BY id"
-    ).columns(sa.column("id", sa.Integer), sa.column("total", sa.Numeric(14, 2)))
+    query = sa.text(f"SELECT id, total FROM {table.name} WHERE total > :minimum ORDER BY id").columns(
+        sa.column("id", sa.Integer), sa.column("total", sa.Numeric(14, 2))
+    )
     df = read_sql(url, query, params={"minimum": 1})
     assert df["total"].dtype == MONEY
     assert df["total"].tolist() == [Decimal("59.70"), Decimal("999999999999.99")]
@@ -139,9 +144,7 @@ def test_total_matches_the_database_sum(source):
     url, engine, table = source
     df = read_sql(url, sa.select(table.c.total))
     with engine.connect() as connection:
-        db_total = connection.execute(
-            sa.select(sa.func.sum(table.c.total).cast(sa.Numeric(16, 2)))
-        ).scalar_one()
+        db_total = connection.execute(sa.select(sa.func.sum(table.c.total).cast(sa.Numeric(16, 2)))).scalar_one()
     assert df["total"].sum() == Decimal(db_total).quantize(Decimal("0.01"))
     assert df["total"].sum() == Decimal("1000000000059.79")
 

@@ -32,12 +32,8 @@ def money(*values: str | None) -> pd.Series:
 def seed():
     """One category, two products, two customers."""
     cat = Categoria.objects.create(nome="Livros")
-    p1 = Produto.objects.create(
-        nome="A", categoria=cat, preco=Decimal("10.00"), custo=Decimal("6.00")
-    )
-    p2 = Produto.objects.create(
-        nome="B", categoria=cat, preco=Decimal("20.00"), custo=Decimal("12.00")
-    )
+    p1 = Produto.objects.create(nome="A", categoria=cat, preco=Decimal("10.00"), custo=Decimal("6.00"))
+    p2 = Produto.objects.create(nome="B", categoria=cat, preco=Decimal("20.00"), custo=Decimal("12.00"))
     c1 = Cliente.objects.create(nome="Ana", email="ana@x.br", cidade="Recife", uf="PE")
     c2 = Cliente.objects.create(nome="Bia", email="bia@x.br", cidade="Natal", uf="RN")
     return {"produtos": [p1.pk, p2.pk], "clientes": [c1.pk, c2.pk]}
@@ -64,11 +60,7 @@ def test_append_inserts_rows_exactly_to_the_cent(seed):
     result = write_model(df, Pedido)
     assert (result.n_inserted, result.n_updated, result.n_deleted) == (4, 0, 0)
     assert result.target == "sales.Pedido"
-    rows = list(
-        Pedido.objects.order_by("quantidade").values_list(
-            "quantidade", "total", "custo", "criado_em"
-        )
-    )
+    rows = list(Pedido.objects.order_by("quantidade").values_list("quantidade", "total", "custo", "criado_em"))
     assert rows == [
         (
             i,
@@ -123,9 +115,7 @@ def test_append_to_destino_with_character_primary_key_and_sales_by_category_roun
     ]
     sales = sales_frame()
     assert write_model(sales, SalesByCategory, mode="replace").n_inserted == 2
-    got = read_queryset(
-        SalesByCategory.objects.order_by("categoria_id"), fields=list(sales.columns)
-    )
+    got = read_queryset(SalesByCategory.objects.order_by("categoria_id"), fields=list(sales.columns))
     assert got["receita"].tolist() == [Decimal("1234.56"), Decimal("0.01")]
     assert got["valor_medio"].tolist() == [Decimal("61.7280"), Decimal("0.0100")]
     assert got["margem"].tolist()[0] == Decimal("0.250000") and pd.isna(got["margem"].tolist()[1])
@@ -136,14 +126,10 @@ def sales_frame() -> pd.DataFrame:
     return pd.DataFrame(
         {
             "categoria_id": pd.array([1, 2], dtype="Int64"),
-            "categoria": pd.Series(
-                ["Livros", "Jogos; DROP TABLE x"], dtype=pd.ArrowDtype(pa.string())
-            ),
+            "categoria": pd.Series(["Livros", "Jogos; DROP TABLE x"], dtype=pd.ArrowDtype(pa.string())),
             "total_vendas": pd.Series([20, 1], dtype=pd.ArrowDtype(pa.int32())),
             "receita": pd.Series([Decimal("1234.56"), Decimal("0.01")], dtype=object),
-            "valor_medio": pd.Series(
-                [Decimal("61.728"), Decimal("0.01")], dtype=pd.ArrowDtype(pa.decimal128(18, 4))
-            ),
+            "valor_medio": pd.Series([Decimal("61.728"), Decimal("0.01")], dtype=pd.ArrowDtype(pa.decimal128(18, 4))),
             "lucro": pd.Series([308.64, 0.0]),
             "margem": pd.Series([Decimal("0.25"), None], dtype=object),
             "atualizado_em": pd.to_datetime(["2024-03-01 08:00", "2024-03-01 08:00"]),
@@ -175,9 +161,7 @@ def test_upsert_on_unique_field_that_is_not_the_primary_key_counts_exactly():
 
 def test_upsert_bumps_auto_now_only_on_changed_rows(seed):
     old = dt.datetime(2020, 1, 1, tzinfo=UTC)
-    df = pedidos_frame(seed, 3).assign(
-        atualizado_em=pd.Series([old] * 3, dtype="datetime64[us, UTC]")
-    )
+    df = pedidos_frame(seed, 3).assign(atualizado_em=pd.Series([old] * 3, dtype="datetime64[us, UTC]"))
     write_model(df, Pedido)
     ids = list(Pedido.objects.order_by("id").values_list("id", flat=True))
     upd = pedidos_frame(seed, 3).assign(id=ids)
@@ -225,9 +209,7 @@ def test_missing_columns_get_defaults_and_auto_now(seed):
         ),
         (
             lambda s: s.assign(
-                total=pd.Series(
-                    [Decimal("1.005"), Decimal("1"), Decimal("2"), Decimal("3")], dtype=object
-                )
+                total=pd.Series([Decimal("1.005"), Decimal("1"), Decimal("2"), Decimal("3")], dtype=object)
             ),
             "column 'total': 1 value(s) with more than 2 decimal places; first offending rows: row 0: Decimal('1.005')",
         ),
@@ -306,9 +288,7 @@ def test_decimal_rounding_half_even_is_an_explicit_option():
 
 
 def test_exact_floats_are_accepted_for_decimal_fields():
-    df = pd.DataFrame(
-        {"id_externo": ["a", "b"], "valor": [1.15, -12345678.91], "data": [dt.date(2024, 1, 1)] * 2}
-    )
+    df = pd.DataFrame({"id_externo": ["a", "b"], "valor": [1.15, -12345678.91], "data": [dt.date(2024, 1, 1)] * 2})
     write_model(df, Destino)
     assert list(Destino.objects.order_by("pk").values_list("valor", flat=True)) == [
         Decimal("1.15"),
@@ -353,9 +333,7 @@ def test_a_failure_after_half_the_rows_leaves_the_table_unchanged(seed, monkeypa
     with transaction.atomic():  # the caller's transaction (a pipeline) goes on after the failure
         with pytest.raises(RuntimeError, match="injected failure"):
             write_model(df, Pedido, mode=mode, batch_size=2)
-        assert (
-            list(Pedido.objects.order_by("id").values_list("id", "quantidade", "total")) == before
-        )
+        assert list(Pedido.objects.order_by("id").values_list("id", "quantidade", "total")) == before
 
 
 @pytest.mark.parametrize("mode", ["append", "replace", "upsert"])
@@ -416,12 +394,8 @@ def test_stored_values_are_identical_to_the_orm(seed):
             "quantidade": range(4),
             "total": money(*totals),
             "custo": money(*["0.29"] * 4),
-            "criado_em": pd.Series(
-                [when if i % 2 else when_us for i in range(4)], dtype="datetime64[us, UTC]"
-            ),
-            "atualizado_em": pd.Series(
-                [when if i % 2 else when_us for i in range(4)], dtype="datetime64[us, UTC]"
-            ),
+            "criado_em": pd.Series([when if i % 2 else when_us for i in range(4)], dtype="datetime64[us, UTC]"),
+            "atualizado_em": pd.Series([when if i % 2 else when_us for i in range(4)], dtype="datetime64[us, UTC]"),
         }
     )
     write_model(df, Pedido)
@@ -506,9 +480,7 @@ def test_db_column_defaults_and_auto_now_follow_the_model(gadget_model):
     df = pd.DataFrame(
         {
             "codigo": ["a", "b"],
-            "preço": pd.Series(
-                [Decimal("1.250"), Decimal("-0.001")], dtype=pd.ArrowDtype(pa.decimal128(8, 3))
-            ),
+            "preço": pd.Series([Decimal("1.250"), Decimal("-0.001")], dtype=pd.ArrowDtype(pa.decimal128(8, 3))),
             "peso": [0.5, None],
             "dia": pd.Series([pd.Timestamp("2024-01-02"), pd.NaT]),
         }
@@ -516,9 +488,7 @@ def test_db_column_defaults_and_auto_now_follow_the_model(gadget_model):
     before = timezone.now()
     assert write_model(df, Gadget).n_inserted == 2
     rows = list(
-        Gadget.objects.order_by("codigo").values(
-            "codigo", "preco", "ativo", "token", "peso", "dia", "criado", "mudado"
-        )
+        Gadget.objects.order_by("codigo").values("codigo", "preco", "ativo", "token", "peso", "dia", "criado", "mudado")
     )
     assert [(r["codigo"], r["preco"], r["ativo"], r["peso"], r["dia"]) for r in rows] == [
         ("a", Decimal("1.250"), True, 0.5, dt.date(2024, 1, 2)),
@@ -584,9 +554,7 @@ def test_bad_destino_input_names_column_and_rows(df, message):
 
 def test_naive_datetimes_that_do_not_exist_locally_are_rejected():
     # Brazil's DST began at midnight on 2018-11-04: 00:30 never happened in Sao Paulo.
-    df = sales_frame().assign(
-        atualizado_em=pd.to_datetime(["2018-11-04 00:30", "2018-11-05 00:30"])
-    )
+    df = sales_frame().assign(atualizado_em=pd.to_datetime(["2018-11-04 00:30", "2018-11-05 00:30"]))
     with pytest.raises(
         LoadValidationError,
         match=r"1 naive datetime\(s\) that do not exist or are ambiguous in America/Sao_Paulo; first offending rows: row 0",
@@ -605,9 +573,7 @@ def test_other_input_dtypes_load_exactly():
         {
             "id_externo": pd.Series(["s1", "s2"], dtype="str"),
             "valor": pd.Series([Decimal("5.5"), 7], dtype=object),
-            "data": pd.Series(
-                [dt.date(2024, 1, 1), dt.date(2024, 1, 2)], dtype=pd.ArrowDtype(pa.date32())
-            ),
+            "data": pd.Series([dt.date(2024, 1, 1), dt.date(2024, 1, 2)], dtype=pd.ArrowDtype(pa.date32())),
         }
     )
     write_model(df, Destino)
@@ -620,13 +586,9 @@ def test_other_input_dtypes_load_exactly():
 def test_invalid_options_are_configuration_errors():
     from dw_analytics.core.exceptions import ConfigurationError
 
-    with pytest.raises(
-        ConfigurationError, match="mode must be one of append, replace, upsert; got 'merge'"
-    ):
+    with pytest.raises(ConfigurationError, match="mode must be one of append, replace, upsert; got 'merge'"):
         write_model(destino_frame(), Destino, mode="merge")
-    with pytest.raises(
-        ConfigurationError, match="decimal_rounding must be one of reject, half_even"
-    ):
+    with pytest.raises(ConfigurationError, match="decimal_rounding must be one of reject, half_even"):
         write_model(destino_frame(), Destino, decimal_rounding="up")
     with pytest.raises(
         LoadValidationError,

@@ -37,14 +37,10 @@ class Command(BaseCommand):
         missing = undocumented_columns(data_dictionary())
         if check:
             if missing:
-                raise CommandError(
-                    "Undocumented (add a docstring or help_text): " + ", ".join(missing)
-                )
+                raise CommandError("Undocumented (add a docstring or help_text): " + ", ".join(missing))
             self.stdout.write(self.style.SUCCESS("Every table and column has a description."))
             return
         markdown, as_json = write_data_dictionary(output_dir)
         if missing:
-            self.stdout.write(
-                self.style.WARNING("Undocumented (add help_text): " + ", ".join(missing))
-            )
+            self.stdout.write(self.style.WARNING("Undocumented (add help_text): " + ", ".join(missing)))
         self.stdout.write(self.style.SUCCESS(f"Wrote {markdown} and {as_json}."))

@@ -6,9 +6,8 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from dw_analytics.core.api import run
-from dw_analytics.core.exceptions import ConfigurationError
-from dw_analytics.core.registry import UnknownPipeline
+from dw_analytics.core.locks import EXIT_LOCKED
+from dw_analytics.warehouse.cli import add_run_options, run_for_command
 from dw_analytics.warehouse.reporting import format_run_log
 
 
@@ -24,23 +23,16 @@ def parse_params(pairs: list[str]) -> dict[str, str]:
 
 
 class Command(BaseCommand):
-    help = "Run a registered pipeline. Exits non-zero when the run fails."
+    help = f"Run a registered pipeline. Exit codes: 0 done, 1 failed, {EXIT_LOCKED} already running."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("name", help="pipeline name (see list_pipelines)")
         parser.add_argument("--json", action="store_true", dest="as_json", help="print the run log as JSON")
-        parser.add_argument(
-            "--param", action="append", default=[], metavar="KEY=VALUE", help="pipeline parameter (repeatable)"
-        )
+        parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="pipeline parameter (repeatable)")
+        add_run_options(parser)
 
     def handle(self, *args, name: str, as_json: bool, param: list[str], **options) -> None:
-        params = parse_params(param)
-        try:
-            log = run(name, raise_errors=False, triggered_by="run_pipeline", **params)
-        except UnknownPipeline as exc:
-            raise CommandError(str(exc)) from None
-        except ConfigurationError as exc:
-            raise CommandError(str(exc)) from None
+        log = run_for_command(name, parse_params(param), options=options, stderr=self.stderr._out, triggered_by="run_pipeline")
         self.stdout.write(json.dumps(log.as_dict(), indent=2) if as_json else format_run_log(log))
         if not log.succeeded:
             raise CommandError(f"pipeline {name!r} failed (run {log.run_id}): {log.error}")
