@@ -51,12 +51,14 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import itertools
 import json
 import os
 import re
+import shutil
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
@@ -958,6 +960,7 @@ def publish_snapshot(
     compression: str = "snappy",
     descriptions: Mapping[str, str] | None = None,
     metadata: Mapping[str, str] | None = None,
+    reuse_partitions: Mapping[str, Collection[str]] | None = None,
 ) -> SnapshotResult:
     """Publish several tables (a star schema) as one versioned, all-or-nothing snapshot.
 
@@ -999,7 +1002,12 @@ def publish_snapshot(
         timezone, money_as_float, row_group_size, compression: as in
             :func:`write_parquet`.
         descriptions: table name → description (stored in each file's metadata).
-        metadata: extra key-value pairs for every file.
+        metadata: extra key-value pairs for every file (also kept in the manifest).
+        reuse_partitions: partitioned table name → partition folders
+            (``"month_key=202401"``) to carry over unchanged from the current
+            version, hard-linked (no copy, no rewrite). That table's data
+            then holds only the other partitions' rows; an incremental
+            refresh rewrites only the partitions it changed.
 
     Returns:
         :class:`SnapshotResult` (a :class:`LoadResult` whose ``n_inserted`` is
@@ -1020,6 +1028,10 @@ def publish_snapshot(
     unknown = sorted(set(partition_map) - set(tables))
     if unknown:
         raise LoadValidationError(f"partition_cols names unknown tables {unknown}", target=target)
+    reuse = {name: set(folders) for name, folders in (reuse_partitions or {}).items() if folders}
+    not_partitioned = sorted(set(reuse) - set(partition_map))
+    if not_partitioned:
+        raise LoadValidationError(f"reuse_partitions needs partitioned tables; {not_partitioned} are not", target=target)
     for name in tables:
         _check_table_name(name, target)
     opts = _options(
@@ -1036,6 +1048,7 @@ def publish_snapshot(
         target=target,
     )
     root.mkdir(parents=True, exist_ok=True)
+    previous = open_snapshot(root) if reuse else None
     version = _new_version_name(root, opts.run_id)
     manifest: dict[str, Any] = {
         "format": SNAPSHOT_FORMAT,
@@ -1055,7 +1068,15 @@ def publish_snapshot(
                 dest = tmp / name if partitions else tmp / f"{name}.parquet"
                 if partitions:
                     dest.mkdir()
+                carried = previous.table_files(name, reuse[name]) if name in reuse else []
+                if carried:
+                    data, empty = _peek(data)
+                    # Every partition may be carried over: describe an empty stream by them.
+                    opts.schema = pq.read_schema(carried[0][1]) if empty else None
                 stats = _write_dataset(data, dest, partitions, opts, target=f"{target}:{name}")
+                opts.schema = None
+                if carried:
+                    stats = _link_partitions(carried, dest, stats, target=f"{target}:{name}")
                 prefix = f"{name}/" if partitions else ""
                 manifest["tables"][name] = {
                     "path": dest.name,
@@ -1097,6 +1118,34 @@ def publish_snapshot(
         },
         removed_versions=removed,
     )
+
+
+def _peek(data: DataSource) -> tuple[Iterator[Any], bool]:
+    chunks = iter([data]) if isinstance(data, (pd.DataFrame, pa.Table)) else iter(data)
+    first = next(chunks, None)
+    return (iter(()), True) if first is None else (itertools.chain([first], chunks), False)
+
+
+def _link_partitions(
+    carried: list[tuple[str, Path]], dest: Path, stats: _DatasetStats, *, target: str
+) -> _DatasetStats:
+    """Hard-link carried partition files into a new version (copy where links are impossible)."""
+    closed = [(f, pq.ParquetFile(dest / f).metadata.num_rows) for f in stats.files]
+    for relative, source in carried:
+        path = dest / relative
+        if path.exists():
+            raise LoadValidationError(
+                f"partition file {relative} is both carried over and rewritten; leave its partition "
+                "out of reuse_partitions or out of the data",
+                target=target,
+            )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(source, path)
+        except OSError:
+            shutil.copy2(source, path)
+        closed.append((relative, pq.ParquetFile(path).metadata.num_rows))
+    return _stats(dest, closed, stats.schema)
 
 
 def _check_table_name(name: str, target: str) -> None:
@@ -1188,6 +1237,16 @@ class Snapshot:
     folder: Path
     version: str
     manifest: dict[str, Any]
+
+    def table_files(self, table: str, partitions: Collection[str]) -> list[tuple[str, Path]]:
+        """The files of ``table`` under the given partition folders: (path in the table, file)."""
+        entry = self.manifest["tables"].get(table)
+        if entry is None:
+            return []
+        prefix = f"{table}/"
+        files = [f.removeprefix(prefix) for f in entry["files"]]
+        chosen = [f for f in files if f.rsplit("/", 1)[0] in partitions]
+        return [(f, self.path / table / f) for f in chosen]
 
     @property
     def path(self) -> Path:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pandas as pd
 
+from django.db.models import Q
 from django.utils import timezone
 
 from dw_analytics.core.pipeline import BasePipeline
@@ -77,6 +78,7 @@ class NightlyPipeline(BasePipeline):
     def execute(self) -> dict[str, Any]:
         ETLPipeline(using=self.using).execute_within(self)
         star = StarSchemaPipeline(using=self.using, **self.params).execute_within(self)
+        star["previous_version"] = _version_name(watermark_get(WAREHOUSE_VERSION, using=self.using))
         if star["changed"]:
             # The warehouse's version is the last run that changed it; the snapshot records
             # the version it shows, so a publish that failed after the commit is redone next run.
@@ -84,26 +86,51 @@ class NightlyPipeline(BasePipeline):
         return star
 
     def publish(self, star: dict[str, Any]) -> dict[str, Any]:
-        """After the commit: the Parquet snapshot when the warehouse moved past it, and the day's report."""
-        version = watermark_get(WAREHOUSE_VERSION, using=self.using)
-        wanted = "" if version is None else str(version.id)
-        if list_snapshot_versions(POWERBI_FOLDER) and _snapshot_version(POWERBI_FOLDER) == wanted:
+        """After the commit: the Parquet snapshot when the warehouse moved past it, and the day's report.
+
+        When the current snapshot shows the version just before this run, only
+        the fact's months this run touched are rewritten; the other monthly
+        partitions are carried over from the current snapshot by hard link.
+        """
+        wanted = _version_name(watermark_get(WAREHOUSE_VERSION, using=self.using))
+        shown = _snapshot_version(POWERBI_FOLDER)
+        if shown is not None and shown == wanted:
             snapshot = f"{resolve_output_path(POWERBI_FOLDER)} (unchanged)"
         else:
-            snapshot = str(self.publish_snapshot(wanted).target)
+            incremental = shown is not None and shown == star["previous_version"] and not star["rebuilt"]
+            months = star["touched_months"] if incremental else None
+            snapshot = str(self.publish_snapshot(wanted, only_months=months).target)
         star["outputs"] = {"powerbi_snapshot": snapshot, "excel_report": self.publish_report()}
         return star["outputs"]
 
-    def publish_snapshot(self, warehouse_version: str) -> SnapshotResult:
-        """Export every warehouse table into one new Parquet snapshot version."""
+    def publish_snapshot(self, warehouse_version: str, *, only_months: list[int] | None = None) -> SnapshotResult:
+        """Export the warehouse tables into a new Parquet snapshot version.
+
+        ``fact_sales`` is partitioned by ``month_key`` (yyyymm, also a column);
+        with ``only_months`` just those partitions are written and the others
+        are carried over from the current version.
+        """
         tables = {
-            name: _ratios_as_float(read_queryset(model.objects.using(self.using).order_by("pk").values(), chunksize=500_000))
+            name: _for_powerbi(read_queryset(model.objects.using(self.using).order_by("pk").values(), chunksize=500_000))
             for name, model in SNAPSHOT_TABLES.items()
+            if name != "fact_sales"
         }
+        facts = FactSales.objects.using(self.using).order_by("pk")
+        reuse = None
+        if only_months is not None:
+            in_months = Q()
+            for month in only_months:
+                in_months |= Q(date_key__range=(month * 100 + 1, month * 100 + 31))
+            facts = facts.filter(in_months) if only_months else facts.none()
+            published = open_snapshot(POWERBI_FOLDER).manifest["tables"]["fact_sales"]["files"]
+            reuse = {"fact_sales": {f.split("/")[1] for f in published} - {f"month_key={m}" for m in only_months}}
+        tables["fact_sales"] = _with_month_key(read_queryset(facts.values(), chunksize=500_000))
         return publish_snapshot(
             tables,
             POWERBI_FOLDER,
             run_id=self.log.run_id,
+            partition_cols={"fact_sales": ["month_key"]},
+            reuse_partitions=reuse,
             descriptions={name: (model.__doc__ or "").strip() for name, model in SNAPSHOT_TABLES.items()},
             metadata={"warehouse_version": warehouse_version},
         )
@@ -123,11 +150,23 @@ class NightlyPipeline(BasePipeline):
         return str(report.target)
 
 
-def _ratios_as_float(chunks: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+def _for_powerbi(chunks: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
     for chunk in chunks:
         ratios = [c for c in RATIO_COLUMNS if c in chunk.columns]
         yield chunk.astype({c: "float64" for c in ratios}) if ratios else chunk
 
 
+def _with_month_key(chunks: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    for chunk in chunks:
+        yield chunk.assign(month_key=chunk["date_key"].to_numpy() // 100)
+
+
+def _version_name(position: Position | None) -> str:
+    return "" if position is None else str(position.id)
+
+
 def _snapshot_version(folder: str) -> str | None:
-    return open_snapshot(folder).manifest.get("metadata", {}).get("warehouse_version")
+    """The warehouse version the current snapshot shows; None when nothing is published."""
+    if not list_snapshot_versions(folder):
+        return None
+    return open_snapshot(folder).manifest.get("metadata", {}).get("warehouse_version", "")

@@ -120,6 +120,7 @@ class StarSchemaPipeline(BasePipeline):
         return {
             "mode": self.params["mode"],
             "touched_months": sorted(self.touched_months),
+            "rebuilt": self.rebuild_all,
             "changed": self._changes() != changes_before,
         }
 

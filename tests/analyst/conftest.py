@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 import pytest
+from django.db.models import BigIntegerField, F, Sum
+from django.db.models.functions import Cast, Round
 
 from dw_analytics.core.api import run
 from dw_analytics.core.registry import all_pipelines, unregister
@@ -34,3 +37,9 @@ def prototypes():
     yield
     for name in set(all_pipelines()) - before:
         unregister(name)
+
+
+def sql_cents(queryset, column: str) -> Decimal:
+    """SUM(column) by the database in integer cents (exact on SQLite too)."""
+    cents = queryset.aggregate(c=Sum(Cast(Round(F(column) * 100), BigIntegerField())))["c"]
+    return Decimal(cents or 0).scaleb(-2)

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
 from django.conf import settings
-from django.db.models import BigIntegerField, F, Sum
-from django.db.models.functions import Cast, Round
+from django.db.models import F
 
 import dw_analytics as dw
 from dw_analytics.core.exceptions import ConfigurationError
@@ -20,6 +17,7 @@ from dw_analytics.load.parquet import open_snapshot, read_snapshot
 from dw_analytics.pipelines.nightly import POWERBI_FOLDER, SNAPSHOT_TABLES
 from dw_analytics.sales.models import Categoria, Cliente, Pedido
 from dw_analytics.warehouse.models import DimCategory, FactSales, PipelineRun
+from tests.analyst.conftest import sql_cents
 from transforms import rollup
 
 WAREHOUSE = [
@@ -27,12 +25,6 @@ WAREHOUSE = [
     "sales_by_category", "sales_by_category_month",
 ]  # fmt: skip
 SOURCES = ["categoria", "cliente", "destino", "fonte_externa", "pedido", "produto"]
-
-
-def sql_cents(queryset, column: str) -> Decimal:
-    """SUM(column) by the database in integer cents (exact on SQLite too)."""
-    cents = queryset.aggregate(c=Sum(Cast(Round(F(column) * 100), BigIntegerField())))["c"]
-    return Decimal(cents or 0).scaleb(-2)
 
 
 # -- catalog -----------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 
 import matplotlib.image
 import openpyxl
@@ -16,6 +17,7 @@ from dw_analytics.load.excel import write_excel
 from dw_analytics.load.exceptions import LoadValidationError
 from dw_analytics.reports import CHART_SHEET, monthly_totals, sales_report
 from dw_analytics.warehouse.models import SalesByCategory, SalesByCategoryMonth
+from tests.analyst.conftest import sql_cents
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MONEY = pd.ArrowDtype(pa.decimal128(18, 2))
@@ -133,12 +135,29 @@ def test_write_excel_hands_the_workbook_and_written_sheet_names_to_on_workbook(o
     assert openpyxl.load_workbook(output_dir / "hook.xlsx")["Nota"]["A1"].value == "ok"
 
 
-def test_the_report_of_the_nightly_tables_charts_every_category(nightly, output_dir):
-    by_category = read_queryset(SalesByCategory.objects.values("categoria", "total_vendas", "receita", "lucro"))
-    monthly = read_queryset(SalesByCategoryMonth.objects.order_by("month_key").values("month_key", "receita", "lucro"))
-    result = sales_report("reports/nightly.xlsx", by_category=by_category, monthly=monthly, png=False)
-    bar, line = openpyxl.load_workbook(result.target)[CHART_SHEET]._charts
+def test_the_report_from_the_nightly_tables_charts_every_category_and_month(nightly, output_dir):
+    # The frames nightly.publish() reads, passed as the lead's call will pass them.
+    by_category = read_queryset(
+        SalesByCategory.objects.values("categoria", "total_vendas", "receita", "valor_medio", "lucro", "margem")
+    )
+    monthly = read_queryset(
+        SalesByCategoryMonth.objects.order_by("month_key", "categoria").values(
+            "month_key", "categoria", "total_vendas", "quantidade", "receita", "lucro"
+        )
+    )
+    result = sales_report("reports/2026-06-30.xlsx", by_category=by_category, monthly=monthly)
+    workbook = openpyxl.load_workbook(result.target)
+    bar, line = workbook[CHART_SHEET]._charts
     n_categories = SalesByCategory.objects.count()
     n_months = SalesByCategoryMonth.objects.values("month_key").distinct().count()
     assert bar.series[0].val.numRef.f == f"'Vendas por categoria'!$C$2:$C${n_categories + 1}"
-    assert line.series[0].val.numRef.f == f"'Tendência mensal'!$C$2:$C${n_months + 1}"
+    assert bar.series[1].val.numRef.f == f"'Vendas por categoria'!$E$2:$E${n_categories + 1}"
+    assert line.series[0].val.numRef.f == f"'Tendência mensal'!$E$2:$E${n_months + 1}"
+    receita = [
+        row[0] for row in workbook["Tendência mensal"].iter_rows(min_row=2, min_col=5, max_col=5, values_only=True)
+    ]
+    assert round(sum(receita), 2) == float(sql_cents(SalesByCategoryMonth.objects, "receita"))
+    assert [Path(p).name for p in result.png_files] == [
+        "2026-06-30_vendas_por_categoria.png",
+        "2026-06-30_tendencia_mensal.png",
+    ]

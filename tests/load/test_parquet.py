@@ -584,3 +584,33 @@ def test_a_reader_during_publishes_sees_one_complete_run_at_a_time(output_dir):
     assert read_snapshot("star", "fact_sales")["run"].unique().tolist() == [12]
     assert len(list_snapshot_versions("star")) == 2
     assert not [p for p in (output_dir / "star").iterdir() if p.name.endswith(".tmp")]
+
+
+def test_a_snapshot_can_carry_unchanged_partitions_over_by_hard_link(output_dir):
+    from dw_analytics.load.parquet import open_snapshot, publish_snapshot, read_snapshot
+
+    def months(*pairs):
+        return pd.DataFrame({"month_key": [m for m, _ in pairs], "v": [v for _, v in pairs]})
+
+    first = publish_snapshot({"t": months((202401, 1), (202401, 2), (202402, 3))}, "snap", partition_cols={"t": ["month_key"]})
+    old_file = open_snapshot("snap").path / "t" / "month_key=202401" / "part-00000.parquet"
+
+    second = publish_snapshot(
+        {"t": months((202402, 30), (202403, 40))},
+        "snap",
+        partition_cols={"t": ["month_key"]},
+        reuse_partitions={"t": ["month_key=202401"]},
+    )
+
+    result = read_snapshot("snap", "t").sort_values(["month_key", "v"]).reset_index(drop=True)
+    assert result[["month_key", "v"]].values.tolist() == [[202401, 1], [202401, 2], [202402, 30], [202403, 40]]
+    new_file = open_snapshot("snap").path / "t" / "month_key=202401" / "part-00000.parquet"
+    assert new_file.stat().st_ino == old_file.stat().st_ino  # linked, not rewritten
+    assert second.tables["t"]["n_rows"] == 4 and first.version != second.version
+
+    only_reused = publish_snapshot(
+        {"t": iter([])}, "snap", partition_cols={"t": ["month_key"]},
+        reuse_partitions={"t": ["month_key=202401", "month_key=202402", "month_key=202403"]},
+    )  # fmt: skip
+    assert only_reused.tables["t"]["n_rows"] == 4
+    assert len(read_snapshot("snap", "t")) == 4

@@ -198,3 +198,26 @@ def test_refresh_warehouse_full_refresh_and_backfill_options():
 
     call_command("refresh_warehouse", "--quiet", "--backfill", "2026-01-01", "2026-01-31", stdout=StringIO())
     assert PipelineRun.objects.latest("id").parameters == {"mode": "backfill", "date_from": "2026-01-01", "date_to": "2026-01-31"}
+
+
+@pytest.mark.django_db
+def test_an_incremental_night_rewrites_only_the_touched_months_of_the_snapshot():
+    from dw_analytics.load.parquet import open_snapshot
+
+    demo_data_create(orders=3_000, seed=4, end=dt.date(2026, 6, 30))
+    run("nightly")
+    before = open_snapshot("powerbi").path / "fact_sales"
+    inodes = {p.relative_to(before): p.stat().st_ino for p in before.rglob("*.parquet")}
+    change_the_source()
+
+    log = run("nightly")
+
+    after = open_snapshot("powerbi").path / "fact_sales"
+    touched = {f"month_key={m}" for m in log.result["touched_months"]}
+    for path in after.rglob("*.parquet"):
+        relative = path.relative_to(after)
+        carried = relative.parts[0] not in touched
+        assert (inodes.get(relative) == path.stat().st_ino) == carried, relative
+    published = read_snapshot("powerbi", "fact_sales").sort_values("order_id")
+    stored = list(FactSales.objects.order_by("order_id").values_list("order_id", "total", "product_key"))
+    assert list(zip(published["order_id"], published["total"], published["product_key"], strict=True)) == stored
