@@ -29,6 +29,7 @@ import os
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 import pandas as pd
@@ -39,7 +40,7 @@ from distributed.scheduler import KilledWorker
 from dw_analytics.engines import _tasks
 from dw_analytics.engines.base import Engine, EngineError, TableSource
 from dw_analytics.engines.snapshot import staged_folder, staged_snapshot
-from dw_analytics.engines.sources import Partition, PartitionReport
+from dw_analytics.engines.sources import MappedPartition, Partition, PartitionReport
 from dw_analytics.load.parquet import DEFAULT_KEEP_VERSIONS, ParquetWriteResult, SnapshotResult
 from transforms import sales as _sales
 from transforms.exceptions import TransformError
@@ -150,12 +151,42 @@ class DaskEngine(Engine):
         self.client = client
 
     # -- plumbing ------------------------------------------------------------------------
-    def _submit_each(self, func: Callable[..., Any], partitions: Sequence[Partition], *args: Any) -> list[Any]:
+    def _submit_each(
+        self,
+        func: Callable[..., Any],
+        partitions: Sequence[Partition],
+        *args: Any,
+        indexed: bool = False,
+    ) -> list[Any]:
+        """One task ``func(partition, [index,] *args)`` per partition; big arguments are sent once."""
         run = uuid.uuid4().hex[:8]
-        return [
-            self.client.submit(func, p, *args, key=f"{func.__name__}-{run}-{i:05d}", pure=False)
-            for i, p in enumerate(partitions)
-        ]
+        args = tuple(self._scattered(a) for a in args)
+        bound: dict[int, Any] = {}
+        futures = []
+        for index, partition in enumerate(partitions):
+            light, arguments = partition, None
+            if isinstance(partition, MappedPartition) and partition.args:
+                if id(partition.args) not in bound:  # map_partitions shares one args tuple
+                    bound[id(partition.args)] = self._scattered(partition.args, always=True)
+                light, arguments = replace(partition, args=()), bound[id(partition.args)]
+            futures.append(
+                self.client.submit(
+                    _tasks.run_bound,
+                    func,
+                    light,
+                    arguments,
+                    *((index, *args) if indexed else args),
+                    key=f"{func.__name__}-{run}-{index:05d}",
+                    pure=False,
+                )
+            )
+        return futures
+
+    def _scattered(self, value: Any, *, always: bool = False) -> Any:
+        """A future of ``value`` on every worker when it is big (a DataFrame, or ``always``)."""
+        if always or isinstance(value, pd.DataFrame):
+            return self.client.scatter([value], broadcast=True, hash=False)[0]
+        return value
 
     def _settle(self, futures: Sequence[Any], partitions: Sequence[Partition]) -> None:
         """Wait until every task has finished (well or not), then raise the first failure.
@@ -283,19 +314,14 @@ class DaskEngine(Engine):
         write_options: dict[str, Any],
     ) -> list[dict[str, Any]]:
         self.reports = []
-        futures = [
-            self.client.submit(
-                _tasks.write_partition,
-                partition,
-                str(table_dir),
-                index,
-                list(partition_cols or []),
-                write_options,
-                key=f"write-{uuid.uuid4().hex[:8]}-{index:05d}",
-                pure=False,
-            )
-            for index, partition in enumerate(partitions)
-        ]
+        futures = self._submit_each(
+            _tasks.write_partition,
+            partitions,
+            str(table_dir),
+            list(partition_cols or []),
+            write_options,
+            indexed=True,
+        )
         position = {future.key: index for index, future in enumerate(futures)}
         results: dict[int, Any] = {}
         # Take each result as soon as it exists and release it: a write is a side effect,

@@ -14,6 +14,7 @@ Example::
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -104,17 +105,25 @@ class SalesPartitionedPipeline(BasePipeline):
             return parquet_partitions(path, batch_size=chunksize)
         return csv_partitions(source, decimals=MONEY_SCALES, dates=["criado_em"], chunksize=chunksize)
 
+    def _session(self) -> Any:
+        # Once BasePipeline owns an EngineSession (``self.engines``, see docs/scale.md) it
+        # opens and closes the engine; until then this pipeline takes engine/scheduler params.
+        shared = getattr(self, "engines", None)
+        if isinstance(shared, EngineSession):
+            return nullcontext(shared)
+        return EngineSession(self.params.get("engine"), scheduler=self.params.get("scheduler"))
+
     def execute(self) -> dict[str, Any]:
-        with EngineSession(self.params.get("engine"), scheduler=self.params.get("scheduler")) as s:
-            self.engine = s.engine
+        with self._session() as session:
+            self.active_engine = session.engine
             parts = self.step("extract", self.partitions)
             reference = self.step("reference", self.read_reference)
             by_category = self.step("transform", self.sales_by_category, parts, reference)
             self.step("load", self.load_sales, by_category)
-            result: dict[str, Any] = {"engine": self.engine.name, "sales_by_category": by_category}
+            result: dict[str, Any] = {"engine": self.active_engine.name, "sales_by_category": by_category}
             if "snapshot" in self.params:
                 result["snapshot"] = self.step("snapshot", self.publish_star, parts, reference)
-            result["partitions"] = [vars(r) | {"quarantine": None} for r in self.engine.reports]
+            result["partitions"] = [vars(r) | {"quarantine": None} for r in self.active_engine.reports]
         return result
 
     def read_reference(self) -> dict[str, Any]:
@@ -128,9 +137,9 @@ class SalesPartitionedPipeline(BasePipeline):
         }
 
     def sales_by_category(self, parts: list[Partition], reference: dict[str, Any]) -> Any:
-        table = self.engine.sales_by_category(parts, reference["products"], reference["categories"])
-        self.add_processed(self.engine.n_rows)
-        self.quarantine(self.engine.quarantine)
+        table = self.active_engine.sales_by_category(parts, reference["products"], reference["categories"])
+        self.add_processed(self.active_engine.n_rows)
+        self.quarantine(self.active_engine.quarantine)
         return table
 
     def load_sales(self, table: Any) -> Any:
@@ -148,7 +157,7 @@ class SalesPartitionedPipeline(BasePipeline):
             "dim_customer": dim_customer(reference["customers"]),
             "dim_product": dim_product(reference["products"], reference["categories"]),
         }
-        facts = self.engine.fact_sales(parts, dims)
-        return self.engine.publish_snapshot(
+        facts = self.active_engine.fact_sales(parts, dims)
+        return self.active_engine.publish_snapshot(
             {"fact_sales": facts, **dims}, self.params["snapshot"], run_id=self.log.run_id
         )

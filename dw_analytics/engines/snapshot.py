@@ -117,7 +117,7 @@ class SnapshotStage:
         if not files:
             schema = self._write_empty(name, folder)
             files = [f"{name}/part-00000.parquet"]
-        for leftover in folder.rglob(".*"):  # hidden leftovers of dead attempts
+        for leftover in list(folder.rglob(".*")):  # hidden leftovers of dead attempts
             remove_path(leftover)
         self.manifest["tables"][name] = {
             "path": name,

@@ -167,16 +167,23 @@ def csv_partitions(
 
 # -- Parquet -------------------------------------------------------------------------
 def _pandas_dtype(arrow_type: pa.DataType) -> Any:
-    return pd.ArrowDtype(arrow_type)
+    # Exact decimals and nullable integers / booleans stay pyarrow-backed (as
+    # read_csv_chunks gives them); timestamps become numpy datetime64, which the
+    # transforms' date arithmetic reads without a per-value conversion.
+    if pa.types.is_decimal(arrow_type) or pa.types.is_integer(arrow_type) or pa.types.is_boolean(arrow_type):
+        return pd.ArrowDtype(arrow_type)
+    return None
 
 
 @dataclass(frozen=True)
 class ParquetPartition:
     """One Parquet file of a (possibly hive-partitioned) dataset, read in record batches.
 
-    Every column comes back pyarrow-backed, like ``read_csv_chunks`` does
-    (decimals as exact ``decimal128``); the hive keys of the file's folder
-    (``year=2024/``) are added as constant columns of their dataset type.
+    Decimals come back as exact ``pd.ArrowDtype(decimal128(p, s))``, integers
+    and booleans pyarrow-backed (nulls kept, never float), timestamps as
+    ``datetime64[us]`` (tz-aware when stored so), text as ``str``; the hive
+    keys of the file's folder (``year=2024/``) are added as constant columns
+    of their dataset type.
 
     Example:
         >>> ParquetPartition("/d/year=2024/part-0.parquet").label

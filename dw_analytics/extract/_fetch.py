@@ -2,19 +2,26 @@
 
 All routes return the same typed frames (see :mod:`dw_analytics.extract._types`):
 
-- PostgreSQL, whole result: ``COPY (query) TO STDOUT (FORMAT csv)`` on the
-  Django connection (so it sees the caller's uncommitted writes), parsed by
-  Arrow's multi-threaded CSV reader into columns — no Python object per value.
-- SQLite, whole result, outside a transaction: ADBC (``adbc-driver-sqlite``)
-  straight into Arrow columns. ADBC opens its own connection, which sees only
-  committed data, so it is used only when the Django connection is in
-  autocommit mode with no transaction open (nothing of ours is pending) and
-  the database is a file. Inside ``transaction.atomic`` the cursor route runs.
-- Otherwise (and for chunked reads): the DB-API cursor of the Django
-  connection, ``fetchmany`` batches transposed in C and typed per column. On
-  PostgreSQL the cursor loads numeric and timestamps as text (parsed by Arrow)
-  rather than through Python loaders; chunked reads use a named server-side
-  cursor.
+- PostgreSQL, whole result, Django connection idle in autocommit (no atomic
+  block, no transaction open, so nothing of ours is pending): ADBC
+  (``adbc-driver-postgresql``) straight into Arrow columns. ADBC opens its
+  own connection, which sees committed data only; that is exactly what the
+  Django connection sees in that state. SQLite never uses ADBC: its driver
+  embeds a second copy of SQLite, and two copies in one process lose each
+  other's POSIX locks (SQLite's "How To Corrupt" guide, 2.2.1): other
+  processes then miss our commits and the file can be corrupted.
+- PostgreSQL, whole result inside a transaction: ``COPY (query) TO STDOUT
+  (FORMAT csv)`` on the Django connection (so it sees the caller's uncommitted
+  writes), parsed by Arrow's multi-threaded CSV reader.
+- Otherwise (SQLite, chunked reads, columns only the ORM
+  can convert): the DB-API cursor of the Django connection, ``fetchmany``
+  batches transposed in C and typed per column. On SQLite the query is wrapped
+  so every column has one storage class and no declared type (no per-value
+  Python converters); on PostgreSQL the cursor loads numeric and timestamps as
+  text for Arrow to parse, and chunked reads use a named server-side cursor.
+
+Measured on 1,000,000 Pedido rows (benchmarks/extract_queryset.py): ADBC
+5.3x (PostgreSQL) a raw ``fetchall()`` → DataFrame.
 """
 
 from __future__ import annotations
@@ -22,7 +29,6 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-import os
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -79,10 +85,6 @@ def read_frame(
             return _postgres_copy_frame(connection, sql, params, specs)
         if connection.vendor == "sqlite":
             sql = sqlite_typed_sql(sql, specs)
-            if _adbc_sqlite_allowed(connection, params):
-                frame = _adbc_sqlite_frame(connection, sql, params, specs)
-                if frame is not None:
-                    return frame
     with connection.cursor() as cursor:
         _text_loaders(connection, cursor, specs)
         cursor.execute(sql, params)
@@ -303,40 +305,3 @@ def sqlite_typed_sql(sql: str, specs: Sequence[t.ColumnSpec]) -> str:
     return f'WITH "_dw_q"({header}) AS ({sql}) SELECT {columns} FROM "_dw_q"'
 
 
-def _sqlite_file(connection: Any) -> str | None:
-    name = str(connection.settings_dict.get("NAME") or "")
-    if connection.is_in_memory_db() or name.startswith("file:") or not os.path.isfile(name):
-        return None
-    return name
-
-
-def _adbc_sqlite_allowed(connection: Any, params: Sequence[Any]) -> bool:
-    if not _autocommit_idle(connection):
-        return False  # the caller's pending writes are visible to this connection only
-    if not all(isinstance(param, _PLAIN_PARAM_TYPES) for param in params):
-        return False
-    return _sqlite_file(connection) is not None
-
-
-def _adbc_sqlite_frame(
-    connection: Any, sql: str, params: Sequence[Any], specs: list[t.ColumnSpec]
-) -> pd.DataFrame | None:
-    try:
-        import adbc_driver_sqlite.dbapi as adbc_sqlite
-    except ImportError:  # pragma: no cover - optional fast path
-        return None
-    from django.db.backends.sqlite3.base import FORMAT_QMARK_REGEX
-
-    qmark_sql = FORMAT_QMARK_REGEX.sub("?", sql).replace("%%", "%")
-    try:
-        adbc = adbc_sqlite.connect(_sqlite_file(connection))
-        with contextlib.closing(adbc), contextlib.closing(adbc.cursor()) as cursor:
-            cursor.execute(qmark_sql, tuple(params) if params else None)
-            table = cursor.fetch_arrow_table()
-    except Exception as exc:  # noqa: BLE001 - any ADBC failure: the cursor route still works
-        logger.debug("ADBC read failed (%s); falling back to the cursor", exc)
-        return None
-    if table.num_rows == 0:
-        return t.frame_from_columns(specs, [])
-    columns = {spec.name: spec.convert_arrow(table.column(i)) for i, spec in enumerate(specs)}
-    return pd.DataFrame(columns, copy=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -33,6 +34,33 @@ def parse_bool(value: object) -> bool:
     raise ValueError(f"expected a boolean (true/false), got {value!r}")
 
 
+def parse_list(value: object) -> list[str]:
+    """A list parameter: a list as is, or ``"a,b"`` from the command line (``--param keys=a,b``).
+
+    Example:
+        >>> parse_list("id, email")
+        ['id', 'email']
+    """
+    if isinstance(value, list | tuple):
+        return [str(v) for v in value]
+    return [part.strip() for part in str(value).split(",") if part.strip()]
+
+
+def parse_dict(value: object) -> dict:
+    """A mapping parameter: a dict as is, or JSON text from the command line.
+
+    Example:
+        >>> parse_dict('{"uf": "SP"}')
+        {'uf': 'SP'}
+    """
+    if isinstance(value, dict):
+        return dict(value)
+    parsed = json.loads(str(value))
+    if not isinstance(parsed, dict):
+        raise ValueError(f"expected a JSON object, got {value!r}")
+    return parsed
+
+
 def get_model(label: str | type[models.Model]) -> type[models.Model]:
     """The model named ``app_label.ModelName`` (case-insensitive model name).
 
@@ -49,9 +77,7 @@ def get_model(label: str | type[models.Model]) -> type[models.Model]:
         app_label, model_name = str(label).split(".", 1)
         return apps.get_model(app_label, model_name)
     except (ValueError, LookupError):
-        valid = ", ".join(
-            sorted(m._meta.label for m in apps.get_models() if m._meta.app_label in _OUR_APPS)
-        )
+        valid = ", ".join(sorted(m._meta.label for m in apps.get_models() if m._meta.app_label in _OUR_APPS))
         raise ConfigurationError(
             f"unknown model {label!r}; expected 'app_label.Model', e.g. one of: {valid}",
             option="model",

@@ -39,7 +39,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -50,7 +49,14 @@ from dw_analytics.extract._types import STRING_DTYPE
 from dw_analytics.extract.csv import read_csv_chunks
 from dw_analytics.extract.excel import read_excel
 from dw_analytics.extract.queryset import read_queryset
-from dw_analytics.jobs._common import field_for, file_sha256, get_model, model_frame, parse_bool
+from dw_analytics.jobs._common import (
+    field_for,
+    file_sha256,
+    get_model,
+    model_frame,
+    parse_bool,
+    parse_list,
+)
 from dw_analytics.jobs.exceptions import CorrectionError, CorrectionsRejected, RevertConflict
 from dw_analytics.load.models import write_model
 from dw_analytics.load.parquet import write_parquet
@@ -68,10 +74,13 @@ __all__ = [
 IN_BATCH = 10_000
 #: above this many keys the current rows are read by one scan of the table instead
 SCAN_THRESHOLD = 200_000
+#: integer keys spanning at most this many times their count are read by a range scan
+RANGE_DENSITY = 50
+#: key values per range read (memory bound of the range scan)
+RANGE_WINDOW = 500_000
 AUDIT_FOLDER = "corrections"
 REJECTED_COLUMNS = ["line", "key", "column", "value", "reason"]
 _INTEGER = re.compile(r"^[+-]?\d+$")
-_DECIMAL = re.compile(r"^([+-]?)(\d*)(?:\.(\d*))?$")
 _TZ_SUFFIX = r"(?:Z|[+-]\d\d:?\d\d)$"
 _TRUE = {"true", "1", "yes", "y", "t", "sim", "s", "verdadeiro"}
 _FALSE = {"false", "0", "no", "n", "f", "nao", "não", "falso"}
@@ -108,9 +117,7 @@ def read_corrections_file(
     if suffix in (".csv", ".txt", ".gz", ".zip"):
         with read_csv_chunks(path, sep=sep, encoding=encoding) as probe:
             columns = list(probe.columns)
-        chunks = read_csv_chunks(
-            path, sep=sep, encoding=encoding, dtypes=dict.fromkeys(columns, "string")
-        )
+        chunks = read_csv_chunks(path, sep=sep, encoding=encoding, dtypes=dict.fromkeys(columns, "string"))
         frames = list(chunks)
         frame = (
             pd.concat(frames, ignore_index=True)
@@ -119,9 +126,7 @@ def read_corrections_file(
         )
         quarantine = chunks.quarantine
         # Records are one line each: the good rows are the lines the reader did not set aside.
-        lines = np.setdiff1d(
-            np.arange(2, chunks.n_rows + 2, dtype=np.int64), quarantine["line"].to_numpy(np.int64)
-        )
+        lines = np.setdiff1d(np.arange(2, chunks.n_rows + 2, dtype=np.int64), quarantine["line"].to_numpy(np.int64))
         return CorrectionsFile(frame, lines, quarantine)
     if suffix in (".xlsx", ".xlsm"):
         frame = read_excel(path, sheet)
@@ -280,9 +285,7 @@ class _Planner:
         attnames = [f.attname for f in resolved.values()]
         duplicated = sorted({a for a in attnames if attnames.count(a) > 1})
         if duplicated:
-            raise CorrectionError(
-                f"{self.path}: several columns map to {duplicated}; keep one", file=self.path
-            )
+            raise CorrectionError(f"{self.path}: several columns map to {duplicated}; keep one", file=self.path)
         return resolved
 
     def _key_columns(self, keys: list[str]) -> list[str]:
@@ -294,8 +297,7 @@ class _Planner:
             f = field_for(self.model, key)
             if f is None or f.attname not in by_attname:
                 raise CorrectionError(
-                    f"{self.path}: key column {key!r} is missing from the file (columns: "
-                    f"{', '.join(self.fields)})",
+                    f"{self.path}: key column {key!r} is missing from the file (columns: {', '.join(self.fields)})",
                     file=self.path,
                     column=key,
                 )
@@ -325,9 +327,7 @@ class _Planner:
         merged_positions = valid.index.to_numpy()
         new_rows = self._accept_new_rows(valid.loc[new], merged_positions[new])
         old = merged.loc[~new].reset_index(drop=True)
-        changed_cells = {
-            c: _differs(old[c], old[f"{c}__stored"]) for c in self.columns
-        }
+        changed_cells = {c: _differs(old[c], old[f"{c}__stored"]) for c in self.columns}
         changed = np.zeros(len(old), dtype=bool)
         for mask in changed_cells.values():
             changed |= mask
@@ -335,7 +335,9 @@ class _Planner:
         before = old.loc[changed, [*self.keys, *(f"{c}__stored" for c in self.columns)]]
         before = before.rename(columns={f"{c}__stored": c for c in self.columns}).reset_index(drop=True)
         updates = old.loc[changed, [*self.keys, *self.columns]]
-        to_write = pd.concat([new_rows, updates], ignore_index=True) if len(new_rows) else updates.reset_index(drop=True)
+        to_write = (
+            pd.concat([new_rows, updates], ignore_index=True) if len(new_rows) else updates.reset_index(drop=True)
+        )
         return CorrectionReport(
             model=self.label,
             keys=self.keys,
@@ -477,8 +479,10 @@ class _Planner:
         if not holders:
             return
         stored = pd.concat(holders, ignore_index=True)
-        probe = frame[[*self.keys, f.attname]].reset_index().merge(
-            stored, on=f.attname, how="inner", suffixes=("", "__holder")
+        probe = (
+            frame[[*self.keys, f.attname]]
+            .reset_index()
+            .merge(stored, on=f.attname, how="inner", suffixes=("", "__holder"))
         )
         other = np.zeros(len(probe), dtype=bool)
         for key in self.keys:
@@ -547,12 +551,12 @@ class _Planner:
         parts = []
         if self.rejections:
             found = pd.concat(self.rejections, ignore_index=True)
-            key_text = self.raw[self.keys].astype("string").fillna("").agg("|".join, axis=1) if len(self.keys) > 1 else self.raw[self.keys[0]].astype("string").fillna("")
+            keys_as_text = pd.Series(key_text(self.raw[self.keys].astype("string").fillna("")))
             parts.append(
                 pd.DataFrame(
                     {
                         "line": self.lines[found["position"].to_numpy(np.int64)],
-                        "key": key_text.iloc[found["position"]].to_numpy(),
+                        "key": keys_as_text.iloc[found["position"]].to_numpy(),
                         "column": found["column"].to_numpy(),
                         "value": found["value"].to_numpy(),
                         "reason": found["reason"].to_numpy(),
@@ -584,27 +588,54 @@ def current_rows(
 ) -> pd.DataFrame:
     """The stored ``fields`` of the rows whose key columns match ``keys`` (one row per key).
 
-    Few keys are read with ``IN`` lists on the first key column; many (more than
-    :data:`SCAN_THRESHOLD`) by one chunked scan of the table, then an exact join.
+    How the rows are found (then joined exactly on every key column): integer keys
+    spanning at most :data:`RANGE_DENSITY` times their count are read with one chunked
+    range scan (``BETWEEN``: an index range, streamed as Arrow); more keys than
+    :data:`SCAN_THRESHOLD` by a chunked scan of the table; otherwise ``IN`` lists of
+    :data:`IN_BATCH` keys on the first key column. (Compiling a 10,000-value ``IN`` costs
+    Django ~0.2 s; a range scan reads over a million rows a second.)
 
     Example:
         >>> current_rows(Produto, pd.DataFrame({"id": [1, 2]}), ["id", "preco"])  # doctest: +SKIP
     """
     key_names = list(keys.columns)
-    manager = model._default_manager.using(using)
-    unique_first = keys[key_names[0]].dropna().unique()
+    first = key_names[0]
+    manager = model._default_manager.using(using).order_by()
+    unique_first = keys[first].dropna().unique()
+    if not len(unique_first):
+        return model_frame(model, fields, using)
+    if pd.api.types.is_integer_dtype(keys[first].dtype):
+        low, high = int(unique_first.min()), int(unique_first.max())
+        if high - low + 1 <= RANGE_DENSITY * len(unique_first):
+            # whole reads of bounded windows take the fast columnar path (ADBC on SQLite)
+            windows = range(low, high + 1, RANGE_WINDOW)
+            chunks = (
+                read_queryset(
+                    manager.filter(**{f"{first}__range": (start, min(start + RANGE_WINDOW - 1, high))}),
+                    fields=fields,
+                )
+                for start in windows
+            )
+            return _join_chunks(chunks, keys, key_names, model, fields, using)
     if len(unique_first) > SCAN_THRESHOLD:
-        chunks = read_queryset(manager.order_by(), fields=fields, chunksize=500_000)
+        chunks = read_queryset(manager, fields=fields, chunksize=500_000)
     else:
         chunks = (
             read_queryset(
-                manager.filter(**{f"{key_names[0]}__in": _plain(unique_first[i : i + IN_BATCH])}).order_by(),
+                manager.filter(**{f"{first}__in": _plain(unique_first[i : i + IN_BATCH])}),
                 fields=fields,
             )
             for i in range(0, len(unique_first), IN_BATCH)
         )
+    return _join_chunks(chunks, keys, key_names, model, fields, using)
+
+
+def _join_chunks(chunks, keys, key_names, model, fields, using) -> pd.DataFrame:
     wanted = keys.drop_duplicates()
-    found = [chunk.merge(wanted, on=key_names, how="inner") for chunk in chunks]
+    if len(key_names) == 1:
+        found = [chunk[chunk[key_names[0]].isin(wanted[key_names[0]])] for chunk in chunks]
+    else:
+        found = [chunk.merge(wanted, on=key_names, how="inner") for chunk in chunks]
     if not found:
         return model_frame(model, fields, using)
     return pd.concat(found, ignore_index=True)
@@ -615,9 +646,7 @@ def _nullable(frame: pd.DataFrame, keep: Sequence[str] = ()) -> pd.DataFrame:
     changes = {
         c: "Int64" if pd.api.types.is_integer_dtype(frame[c].dtype) else "boolean"
         for c in frame.columns
-        if c not in keep
-        and frame[c].dtype.kind in "iub"
-        and not isinstance(frame[c].dtype, pd.ArrowDtype)
+        if c not in keep and frame[c].dtype.kind in "iub" and not isinstance(frame[c].dtype, pd.ArrowDtype)
     }
     return frame.astype(changes) if changes else frame
 
@@ -661,7 +690,9 @@ def _as_text(series: pd.Series) -> pd.Series:
     try:
         array = pa.array(series, from_pandas=True)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return series.astype(object).where(series.notna(), None).astype(str).where(series.notna(), None).astype("string")
+        return (
+            series.astype(object).where(series.notna(), None).astype(str).where(series.notna(), None).astype("string")
+        )
     if pa.types.is_timestamp(array.type) or pa.types.is_date(array.type):
         return pd.Series(array.cast(pa.string()), dtype="string")
     return pd.Series(pc.cast(array, pa.string()), dtype="string", index=series.index)
@@ -682,28 +713,46 @@ def _to_integers(series: pd.Series) -> tuple[pd.array, np.ndarray]:
 
 
 def _to_decimals(series: pd.Series, precision: int, scale: int, decimal_mark: str) -> tuple[pd.Series, pd.Series]:
+    """Exact decimals from text (Arrow compute, no float), and a rejection reason per row."""
     text = _as_text(series).str.strip()
     if decimal_mark != ".":
         text = text.str.replace(".", "", regex=False).str.replace(decimal_mark, ".", regex=False)
-    parts = text.str.extract(_DECIMAL.pattern)
-    integer = parts[1].fillna("").str.lstrip("0")
-    fraction = parts[2].fillna("").str.rstrip("0")
-    malformed = parts[1].isna() | ((parts[1].fillna("") == "") & (parts[2].fillna("") == ""))
-    reasons = pd.Series([None] * len(text), dtype=object, index=text.index)
-    reasons[malformed & text.notna()] = "not a decimal number"
-    too_precise = ~malformed & (fraction.str.len() > scale)
-    reasons[too_precise] = f"more than {scale} decimal places"
-    too_large = ~malformed & (integer.str.len() > precision - scale)
-    reasons[too_large & reasons.isna()] = f"more than {precision - scale} digits before the decimal point"
-    ok = (text.notna() & reasons.isna()).to_numpy(bool)
-    dtype = pd.ArrowDtype(pa.decimal128(precision, scale))
-    values = pd.Series(pa.nulls(len(text), pa.decimal128(precision, scale)), dtype=dtype)
-    if ok.any():
-        clean = (parts[0].fillna("") + parts[1].fillna("").replace("", "0") + "." + parts[2].fillna("")).where(ok)
-        cast = pc.cast(pa.array(clean[ok].to_numpy(dtype=object)), pa.decimal128(precision, scale))
-        values.iloc[np.flatnonzero(ok)] = pd.Series(cast, dtype=dtype).to_numpy()
-        values = values.astype(dtype)
-    return values.reset_index(drop=True), reasons.reset_index(drop=True)
+    array = pa.array(text.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
+    parts = pc.extract_regex(array, r"^(?P<sign>[+-]?)(?P<integer>\d*)(?:\.(?P<fraction>\d*))?$")
+    integer = pc.utf8_ltrim(parts.field("integer"), characters="0")
+    fraction = pc.utf8_rtrim(parts.field("fraction"), characters="0")
+    matched = pc.is_valid(parts)
+    empty = pc.and_(
+        pc.equal(pc.utf8_length(parts.field("integer")), 0),
+        pc.equal(pc.utf8_length(parts.field("fraction")), 0),
+    )
+    malformed = pc.and_(pc.is_valid(array), pc.or_kleene(pc.invert(matched), empty))
+    too_precise = pc.greater(pc.utf8_length(fraction), scale)
+    too_large = pc.greater(pc.utf8_length(integer), precision - scale)
+    reasons = pd.Series([None] * len(text), dtype=object)
+    too_large_mask = too_large.to_numpy(zero_copy_only=False)
+    too_precise_mask = too_precise.to_numpy(zero_copy_only=False)
+    reasons[pd.array(too_large_mask, dtype="boolean").fillna(False).to_numpy(bool)] = (
+        f"more than {precision - scale} digits before the decimal point"
+    )
+    reasons[pd.array(too_precise_mask, dtype="boolean").fillna(False).to_numpy(bool)] = (
+        f"more than {scale} decimal places"
+    )
+    reasons[pd.array(malformed.to_numpy(zero_copy_only=False), dtype="boolean").fillna(False).to_numpy(bool)] = (
+        "not a decimal number"
+    )
+    ok = (pd.Series(array.is_valid().to_numpy(zero_copy_only=False)) & reasons.isna()).to_numpy(bool)
+    decimal_type = pa.decimal128(precision, scale)
+    clean = pc.binary_join_element_wise(
+        parts.field("sign"),
+        pc.if_else(pc.equal(pc.utf8_length(parts.field("integer")), 0), "0", parts.field("integer")),
+        ".",
+        pc.if_else(pc.is_valid(parts.field("fraction")), parts.field("fraction"), ""),
+        "",
+    )
+    clean = pc.if_else(pa.array(ok), clean, pa.nulls(len(clean), pa.string()))
+    values = pd.Series(pc.cast(clean, decimal_type), dtype=pd.ArrowDtype(decimal_type))
+    return values, reasons
 
 
 def _to_booleans(series: pd.Series) -> tuple[pd.Series, np.ndarray]:
@@ -792,7 +841,7 @@ class ApplyCorrectionsPipeline(BasePipeline):
     parameters = {
         "file": str,
         "model": str,
-        "keys": list,
+        "keys": parse_list,
         "sep": str,
         "decimal": str,
         "encoding": str,
@@ -871,13 +920,15 @@ def _write_audit(report: CorrectionReport, folder: str) -> None:
         updated[f"after__{column}"] = after[column].to_numpy()
     # UTC in the audit files: wall-clock time would be ambiguous in a daylight-saving hour
     if len(updated):
-        write_parquet(_audit_types(updated, report), f"{folder}/updated.parquet", timezone="UTC")
+        write_parquet(_audit_types(updated), f"{folder}/updated.parquet", timezone="UTC")
     if report.n_inserted:
-        write_parquet(_audit_types(report.inserted, report), f"{folder}/inserted.parquet", timezone="UTC")
+        write_parquet(_audit_types(report.inserted), f"{folder}/inserted.parquet", timezone="UTC")
 
 
-def _audit_types(frame: pd.DataFrame, report: CorrectionReport) -> pd.DataFrame:
-    return frame.apply(lambda s: s.astype(object).astype(STRING_DTYPE) if isinstance(s.dtype, pd.CategoricalDtype) else s)
+def _audit_types(frame: pd.DataFrame) -> pd.DataFrame:
+    """Choices (categorical columns) as plain text: the audit files outlive the choices."""
+    categorical = [c for c in frame.columns if isinstance(frame[c].dtype, pd.CategoricalDtype)]
+    return frame.astype({c: STRING_DTYPE for c in categorical}) if categorical else frame
 
 
 def apply_corrections(
@@ -970,7 +1021,9 @@ class RevertCorrectionsPipeline(BasePipeline):
             for column in columns:
                 before[column] = updated[f"before__{column}"].to_numpy()
             before = complete_rows(model, before, keys, using=self.using)
-            result = self.step("restore", write_model, before, model, mode="upsert", unique_fields=keys, using=self.using)
+            result = self.step(
+                "restore", write_model, before, model, mode="upsert", unique_fields=keys, using=self.using
+            )
             restored = result.n_updated
         if len(inserted):
             deleted = self.step("delete", _delete_keys, model, inserted[keys], self.using)
@@ -1044,12 +1097,17 @@ def _revert_conflicts(
             now = merged[f"{column}__now" if f"{column}__now" in merged else column]
             expected = merged[f"{prefix}{column}"]
             changed |= ~gone & _differs(expected, now)
-        conflicts.extend(_key_text(merged.loc[changed, keys]))
+        conflicts.extend(key_text(merged.loc[changed, keys]))
     return conflicts
 
 
-def _key_text(keys: pd.DataFrame) -> list[str]:
-    """Keys as text, ``a|b`` for composite keys."""
+def key_text(keys: pd.DataFrame) -> list[str]:
+    """Keys as text, ``a|b`` for composite keys (vectorized string concatenation).
+
+    Example:
+        >>> key_text(pd.DataFrame({"a": [1], "b": ["x"]}))
+        ['1|x']
+    """
     text = keys.astype(object).astype(str)
     joined = text.iloc[:, 0]
     for column in text.columns[1:]:
@@ -1114,7 +1172,3 @@ def revert_corrections(
     """
     params = {"correction_id": correction_id, "force": force}
     return RevertCorrectionsPipeline(using=using, **params).run(triggered_by=triggered_by).result
-
-
-def _time_zone() -> str:
-    return settings.TIME_ZONE or "UTC"

@@ -41,7 +41,7 @@ from dw_analytics.core.pipeline import BasePipeline
 from dw_analytics.core.registry import register
 from dw_analytics.extract.queryset import read_queryset
 from dw_analytics.extract.sql import read_sql
-from dw_analytics.jobs._common import get_model, parse_bool, sqlalchemy_url
+from dw_analytics.jobs._common import get_model, parse_bool, parse_dict, parse_list, sqlalchemy_url
 from dw_analytics.jobs.exceptions import UnknownSourceError
 from dw_analytics.load.base import LoadResult
 from dw_analytics.load.excel import write_excel
@@ -197,7 +197,7 @@ def _format(value: str) -> str:
 
 
 def _separator(value: str) -> str:
-    if len(value) != 1 or value in "\"\r\n":
+    if len(value) != 1 or value in '"\r\n':
         raise ValueError(f"sep must be one character other than a quote or newline; got {value!r}")
     return value
 
@@ -218,8 +218,8 @@ class ExportPipeline(BasePipeline):
         "source": str,
         "format": _format,
         "path": str,
-        "filters": dict,
-        "fields": list,
+        "filters": parse_dict,
+        "fields": parse_list,
         "chunksize": int,
         "sep": _separator,
         "bom": parse_bool,
@@ -250,9 +250,7 @@ class ExportPipeline(BasePipeline):
                 raise ConfigurationError(
                     f"query {self.entry.name!r} is SQL: choose its columns in the SQL, not with fields"
                 )
-            return read_sql(
-                sqlalchemy_url(self.using), self.entry.sql, chunksize=self.chunksize, params=filters
-            )
+            return read_sql(sqlalchemy_url(self.using), self.entry.sql, chunksize=self.chunksize, params=filters)
         qs = self.queryset if self.queryset is not None else self.entry.queryset()
         qs = qs.using(self.using)
         try:
@@ -345,9 +343,7 @@ def _csv_text(series: pd.Series, options: CsvOptions, zone: str) -> pa.Array:
     return text
 
 
-def write_csv_tables(
-    tables: Iterable[pa.Table], path: str | Path, *, sep: str = ",", bom: bool = False
-) -> LoadResult:
+def write_csv_tables(tables: Iterable[pa.Table], path: str | Path, *, sep: str = ",", bom: bool = False) -> LoadResult:
     """Write formatted Arrow tables (:func:`csv_table`) as one CSV file, published atomically.
 
     Example:

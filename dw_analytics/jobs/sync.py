@@ -33,7 +33,7 @@ from dw_analytics.core.pipeline import BasePipeline
 from dw_analytics.core.registry import register
 from dw_analytics.extract.exceptions import ExtractError
 from dw_analytics.extract.sql import read_sql
-from dw_analytics.jobs._common import field_for, get_model
+from dw_analytics.jobs._common import field_for, get_model, parse_dict, parse_list
 from dw_analytics.jobs.exceptions import SyncError
 from dw_analytics.load.base import LoadResult
 from dw_analytics.load.models import write_model
@@ -70,10 +70,10 @@ class SyncPipeline(BasePipeline):
         "table": str,
         "query": str,
         "model": str,
-        "keys": list,
+        "keys": parse_list,
         "mode": _mode,
         "incremental_column": str,
-        "mapping": dict,
+        "mapping": parse_dict,
         "chunksize": int,
         "watermark_name": str,
     }
@@ -141,9 +141,7 @@ class SyncPipeline(BasePipeline):
         if mode == "replace" and not self._first_load:
             mode = "append"  # the first chunk emptied the table, inside the same transaction
         self._first_load = False
-        return write_model(
-            chunk, self.model, mode=mode, unique_fields=self.keys or None, using=self.using
-        )
+        return write_model(chunk, self.model, mode=mode, unique_fields=self.keys or None, using=self.using)
 
     def execute(self) -> dict[str, Any]:
         try:
@@ -165,9 +163,7 @@ class SyncPipeline(BasePipeline):
             statement = sa.select(table)
             if self.column and watermark is not None:
                 if self.column not in table.c:
-                    raise SyncError(
-                        f"table {table.fullname!r} has no column {self.column!r}", column=self.column
-                    )
+                    raise SyncError(f"table {table.fullname!r} has no column {self.column!r}", column=self.column)
                 column = table.c[self.column]
                 value = _bind_value(watermark, self.engine, column.type)
                 statement = statement.where(column >= value if op == ">=" else column > value)
@@ -211,7 +207,11 @@ class SyncPipeline(BasePipeline):
         if isinstance(value, pd.Timestamp | dt.datetime):
             Watermark.objects.using(self.using).update_or_create(
                 name=self.watermark_name,
-                defaults={"last_updated_at": pd.Timestamp(value).to_pydatetime(), "last_id": None, "run_id": self.log.run_id},
+                defaults={
+                    "last_updated_at": pd.Timestamp(value).to_pydatetime(),
+                    "last_id": None,
+                    "run_id": self.log.run_id,
+                },
             )
             return
         kind, text = _value_text(value)
@@ -345,7 +345,12 @@ def sync_source(
     """
     keys = [key] if isinstance(key, str) else list(key or [])
     params: dict[str, Any] = {"model": to, "keys": keys, "mode": mode, "chunksize": chunksize}
-    for name, value in (("table", table), ("query", query), ("incremental_column", incremental_column), ("watermark_name", watermark_name)):
+    for name, value in (
+        ("table", table),
+        ("query", query),
+        ("incremental_column", incremental_column),
+        ("watermark_name", watermark_name),
+    ):
         if value:
             params[name] = value
     if mapping:

@@ -20,6 +20,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from dw_analytics.jobs.export import run_export_job
 from dw_analytics.ops.models import ConsolidatedFile, CorrectionRun, ExportJob, SyncWatermark, VendaFilial
 
 #: CSV from the admin is for Excel in Brazil: ";" separator, decimal comma, BOM.
@@ -39,12 +40,12 @@ def queue_export(job: ExportJob) -> str:
     mode = run_now_mode()
 
     def start() -> None:
-        from dw_analytics.ops.tasks import export_job_task
-
         if mode == "celery":
+            from dw_analytics.ops.tasks import export_job_task
+
             export_job_task.delay(job.pk)
         else:
-            export_job_task.run(job.pk)
+            run_export_job(job.pk)  # in this request, on its own connection state
 
     transaction.on_commit(start)
     return mode
@@ -70,7 +71,10 @@ def _export_action(fmt: str):
             request,
             format_html(
                 'Export #{} ({}) started {}; <a href="{}">its page</a> offers the file when it is done.',
-                job.pk, fmt, where, link,
+                job.pk,
+                fmt,
+                where,
+                link,
             ),  # fmt: skip
             messages.SUCCESS,
         )
@@ -121,7 +125,17 @@ class ExportJobAdmin(ReadOnlyAdmin):
 
 @admin.register(CorrectionRun)
 class CorrectionRunAdmin(ReadOnlyAdmin):
-    list_display = ["id", "model_label", "file_name", "applied_by", "applied_at", "n_inserted", "n_updated", "n_rejected", "status"]
+    list_display = [
+        "id",
+        "model_label",
+        "file_name",
+        "applied_by",
+        "applied_at",
+        "n_inserted",
+        "n_updated",
+        "n_rejected",
+        "status",
+    ]
     list_filter = ["model_label", "status"]
     search_fields = ["file_name", "file_sha256", "applied_by"]
 

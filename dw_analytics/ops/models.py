@@ -43,9 +43,7 @@ class ExportJob(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
-    run = models.ForeignKey(
-        "warehouse.PipelineRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    run = models.ForeignKey("warehouse.PipelineRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -78,9 +76,7 @@ class CorrectionRun(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.APPLIED)
     reverted_at = models.DateTimeField(null=True, blank=True)
     reverted_by = models.CharField(max_length=150, blank=True, default="")
-    run = models.ForeignKey(
-        "warehouse.PipelineRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    run = models.ForeignKey("warehouse.PipelineRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 
     class Meta:
         ordering = ["-applied_at", "-id"]
@@ -114,9 +110,7 @@ class ConsolidatedFile(models.Model):
     n_rows = models.BigIntegerField(default=0, help_text="Rows loaded.")
     n_errors = models.BigIntegerField(default=0, help_text="Rows quarantined.")
     loaded_at = models.DateTimeField(auto_now_add=True)
-    run = models.ForeignKey(
-        "warehouse.PipelineRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    run = models.ForeignKey("warehouse.PipelineRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 
     class Meta:
         ordering = ["-loaded_at", "-id"]

@@ -14,10 +14,10 @@ from django.utils import timezone
 from dw_analytics.core.pipeline import BasePipeline
 from dw_analytics.core.registry import register
 from dw_analytics.extract.queryset import read_queryset
-from dw_analytics.load.excel import write_excel
 from dw_analytics.load.parquet import SnapshotResult, list_snapshot_versions, open_snapshot, publish_snapshot
 from dw_analytics.load.paths import resolve_output_path
 from dw_analytics.pipelines.etl import ETLPipeline
+from dw_analytics.reports import sales_report
 from dw_analytics.pipelines.star_schema import StarSchemaPipeline
 from dw_analytics.warehouse.watermarks import Position, watermark_advance, watermark_get
 from dw_analytics.warehouse.models import (
@@ -42,6 +42,8 @@ SNAPSHOT_TABLES = {
     "sales_by_category": SalesByCategory,
     "sales_by_category_month": SalesByCategoryMonth,
 }
+#: partition columns of the published tables (also real columns in the files)
+SNAPSHOT_PARTITIONS = {"fact_sales": ["month_key"]}
 POWERBI_FOLDER = "powerbi"
 #: the Watermark row naming the last run that changed the warehouse
 WAREHOUSE_VERSION = "warehouse.version"
@@ -129,23 +131,22 @@ class NightlyPipeline(BasePipeline):
             tables,
             POWERBI_FOLDER,
             run_id=self.log.run_id,
-            partition_cols={"fact_sales": ["month_key"]},
+            partition_cols=SNAPSHOT_PARTITIONS,
             reuse_partitions=reuse,
             descriptions={name: (model.__doc__ or "").strip() for name, model in SNAPSHOT_TABLES.items()},
             metadata={"warehouse_version": warehouse_version},
         )
 
     def publish_report(self) -> str:
-        """The day's Excel report: sales by category and by month."""
+        """The day's Excel report: sales by category and by month, a chart sheet, and the charts as PNG."""
         by_category = read_queryset(SalesByCategory.objects.using(self.using).values(
             "categoria", "total_vendas", "receita", "valor_medio", "lucro", "margem"
         ))
         monthly = read_queryset(SalesByCategoryMonth.objects.using(self.using).order_by("month_key", "categoria").values(
             "month_key", "categoria", "total_vendas", "quantidade", "receita", "lucro"
         ))
-        report = write_excel(
-            {"Vendas por categoria": by_category, "Vendas por mês": monthly},
-            f"reports/{timezone.localdate().isoformat()}.xlsx",
+        report = sales_report(
+            f"reports/{timezone.localdate().isoformat()}.xlsx", by_category=by_category, monthly=monthly
         )
         return str(report.target)
 

@@ -152,7 +152,9 @@ def demo_data(orders: int, *, seed: int = 42, end: dt.date | None = None, years:
     # A tenth of the orders were edited later (status changes, corrections).
     edited = rng.random(orders) < 0.1
     edit_delay = pd.to_timedelta(np.where(edited, rng.integers(60, 3 * 86_400, orders), 0), unit="s")
-    atualizado_em = criado_em + edit_delay
+    # Edits happen by the end of the last day at the latest, never in the future.
+    last_moment = pd.Timestamp(end + dt.timedelta(days=1), tz=BUSINESS_TZ) - pd.Timedelta(seconds=1)
+    atualizado_em = (criado_em + edit_delay).clip(upper=last_moment)
     order_ids = np.arange(1, orders + 1, dtype=np.int64)
     pedidos = pd.DataFrame(
         {

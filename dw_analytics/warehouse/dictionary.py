@@ -140,6 +140,19 @@ def snapshot_tables() -> dict[str, type[models.Model]]:
     return dict(SNAPSHOT_TABLES)
 
 
+PARTITION_COLUMN_DESCRIPTIONS = {
+    "month_key": "Month of the order, yyyymm (America/Sao_Paulo), = date_key // 100; "
+    "the Parquet partition column (month_key=yyyymm folders), Parquet only.",
+}
+
+
+def snapshot_partitions() -> dict[str, list[str]]:
+    """Table -> partition columns of the published snapshot (kept as real columns for Power BI)."""
+    from dw_analytics.pipelines.nightly import SNAPSHOT_PARTITIONS
+
+    return dict(SNAPSHOT_PARTITIONS)
+
+
 def _published_as_double() -> frozenset[str]:
     """Decimal columns the nightly run publishes as doubles (ratios wider than 4 places)."""
     from dw_analytics.pipelines import nightly
@@ -276,18 +289,40 @@ def describe_table(name: str, model: type[models.Model], *, parquet: bool) -> di
                 }
             )
         columns.append(column)
+    partitions = snapshot_partitions().get(name, []) if parquet else []
+    known = {c["name"] for c in columns}
+    columns += [_partition_column(column) for column in partitions if column not in known]
     return {
         "name": name,
         "role": _role(name),
         "model": f"{meta.app_label}.{model.__name__}",
         "db_table": meta.db_table,
-        "parquet_file": f"{name}.parquet" if parquet else None,
+        "parquet_file": (f"{name}/" if partitions else f"{name}.parquet") if parquet else None,
+        "partition_cols": partitions,
         "description": table_description(model),
         "primary_key": [meta.pk.attname],
         "unique": unique_sets,
         "natural_key": natural,
         "columns": columns,
         "relationships": relationships,
+    }
+
+
+def _partition_column(name: str) -> dict[str, Any]:
+    """A column that exists only in the Parquet files: a partition column (an int64 key)."""
+    return {
+        "name": name,
+        "description": PARTITION_COLUMN_DESCRIPTIONS.get(name, ""),
+        "django_type": None,
+        "db_type": None,
+        "parquet_type": "int64",
+        "powerbi_type": powerbi_type("int64"),
+        "nullable": False,
+        "primary_key": False,
+        "unique": False,
+        "natural_key": False,
+        "references": None,
+        "parquet_only": True,
     }
 
 
@@ -382,6 +417,8 @@ def render_markdown(dictionary: dict[str, Any]) -> str:
     lines += [f"* [`{t['name']}`](#{t['name']}) ({t['role']}): {t['description']}" for t in dictionary["tables"]]
     for table in dictionary["tables"]:
         parquet = f"`{table['parquet_file']}`" if table["parquet_file"] else "not published"
+        if table["partition_cols"]:
+            parquet += f" (partitioned by {_names(table['partition_cols'])}: one folder per value)"
         lines += [
             "",
             f"### {table['name']}",
@@ -405,9 +442,10 @@ def render_markdown(dictionary: dict[str, Any]) -> str:
             "|---|---|---|---|---|---|---|---|---|",
         ]
         for c in table["columns"]:
+            db_type = c["db_type"] or {"postgresql": "-", "sqlite": "-"}
             lines.append(
-                f"| `{c['name']}` | {_keys(c)} | {_cell(c['description'])} | {c['django_type']} "
-                f"| {c['db_type']['postgresql']} | {c['db_type']['sqlite']} | {c['parquet_type'] or '-'} "
+                f"| `{c['name']}` | {_keys(c)} | {_cell(c['description'])} | {c['django_type'] or '-'} "
+                f"| {db_type['postgresql']} | {db_type['sqlite']} | {c['parquet_type'] or '-'} "
                 f"| {c['powerbi_type'] or '-'} | {'yes' if c['nullable'] else 'no'} |"
             )
     return "\n".join(lines) + "\n"

@@ -51,10 +51,18 @@ def test_the_dictionary_covers_every_warehouse_table_and_every_parquet_file(dict
     assert sorted(names) == sorted(warehouse_tables())
     assert [t["role"] for t in dictionary["tables"]] == ["dimension"] * 4 + ["fact"] + ["aggregate"] * 2
     published = {t["name"]: t["parquet_file"] for t in dictionary["tables"] if t["parquet_file"]}
-    assert published == {name: f"{name}.parquet" for name in SNAPSHOT_TABLES}
+    assert published == {name: "fact_sales/" if name == "fact_sales" else f"{name}.parquet" for name in SNAPSHOT_TABLES}
     for table in dictionary["tables"]:
         model = warehouse_tables()[table["name"]]
-        assert [c["name"] for c in table["columns"]] == [f.attname for f in model._meta.concrete_fields]
+        in_database = [c["name"] for c in table["columns"] if not c.get("parquet_only")]
+        assert in_database == [f.attname for f in model._meta.concrete_fields]
+    fact = next(t for t in dictionary["tables"] if t["name"] == "fact_sales")
+    assert fact["partition_cols"] == ["month_key"]
+    assert [(c["name"], c["parquet_type"], c.get("parquet_only")) for c in fact["columns"]][-1] == (
+        "month_key",
+        "int64",
+        True,
+    )
 
 
 def test_keys_and_types_of_the_fact_table(dictionary):

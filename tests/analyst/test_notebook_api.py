@@ -54,7 +54,7 @@ def test_catalog_lists_warehouse_source_and_parquet_tables_with_counts_and_refre
     for name, entry in snapshot.manifest["tables"].items():
         assert files.loc[name, "rows"] == entry["n_rows"] == tables.loc[name, "rows"]
         assert files.loc[name, "columns"] == len(entry["schema"])
-        assert files.loc[name, "path"] == str(snapshot.path / f"{name}.parquet")
+        assert files.loc[name, "path"] == str(snapshot.path / entry["path"])  # fact_sales/ is a folder
     assert (files["last_refresh"] == pd.Timestamp(snapshot.manifest["created_at"])).all()
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -22,7 +23,8 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
 from dw_analytics.core.api import run
-from dw_analytics.sales.models import Pedido
+from dw_analytics.extract.queryset import read_queryset
+from dw_analytics.sales.models import Categoria, Pedido
 from dw_analytics.sales.services import demo_data_create
 from dw_analytics.warehouse.models import FactSales, PipelineRun
 from tests.dbutil import ROOT, child_env
@@ -60,7 +62,7 @@ def test_the_python3_kernel_spec_is_available_in_this_environment():
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_every_notebook_runs_top_to_bottom_on_the_demo_database(output_dir):
+def test_every_notebook_runs_top_to_bottom_on_the_demo_database(output_dir, monkeypatch):
     # A month back: every demo order's last change is then older than the nightly lag.
     demo_data_create(orders=5_000, seed=3, end=timezone.localdate() - dt.timedelta(days=30), years=1)
     assert run("nightly").status == "succeeded"
@@ -91,3 +93,18 @@ def test_every_notebook_runs_top_to_bottom_on_the_demo_database(output_dir):
     ran = set(PipelineRun.objects.filter(status="succeeded").values_list("pipeline", flat=True))
     assert ran == {"nightly", "analytics", "basket_by_state"}
     assert (output_dir / "metrics" / "basket_by_state.parquet").is_file()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_commit_after_a_whole_table_read_is_seen_by_another_process():
+    # A second SQLite library in the process (ADBC's) would drop our file locks: commits
+    # would go unseen by other processes and the file could be corrupted.
+    Categoria.objects.create(nome="Livros")
+    read_queryset(Categoria.objects.all())  # outside a transaction: the fastest read route
+    PipelineRun.objects.create(pipeline="after_adbc_read", started_at=timezone.now())
+    count = "from dw_analytics.warehouse.models import PipelineRun; print(PipelineRun.objects.count())"
+    child = subprocess.run(
+        [sys.executable, "-c", f"import dw_analytics as dw; dw.setup(); {count}"],
+        env=child_env(), cwd=ROOT, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert child.stdout.strip() == "1"

@@ -84,7 +84,18 @@ def branch_files(tmp_path):
 
 
 def _vendas() -> pd.DataFrame:
-    fields = ["filial", "numero_nota", "item", "data_venda", "produto_codigo", "descricao", "quantidade", "valor_unitario", "valor_total", "arquivo_origem"]
+    fields = [
+        "filial",
+        "numero_nota",
+        "item",
+        "data_venda",
+        "produto_codigo",
+        "descricao",
+        "quantidade",
+        "valor_unitario",
+        "valor_total",
+        "arquivo_origem",
+    ]
     return pd.DataFrame(list(VendaFilial.objects.order_by("filial", "numero_nota", "item").values(*fields)))
 
 
@@ -105,18 +116,33 @@ def test_mixed_encodings_and_separators_are_normalised_and_each_file_loads_once(
             "filial": ["MG01", "RJ01", "RJ01", "SP01", "SP01"],
             "numero_nota": ["7001", "9001", "9002", "0001", "0002"],
             "item": [1, 1, 1, 1, 1],
-            "data_venda": [dt.date(2024, 1, 31), dt.date(2024, 1, 5), dt.date(2024, 1, 7), dt.date(2024, 1, 5), dt.date(2024, 1, 6)],
+            "data_venda": [
+                dt.date(2024, 1, 31),
+                dt.date(2024, 1, 5),
+                dt.date(2024, 1, 7),
+                dt.date(2024, 1, 5),
+                dt.date(2024, 1, 6),
+            ],
             "produto_codigo": ["P9", "P1", "P4", "P1", "P3"],
             "descricao": ["Geladeira", "Pão de queijo", "Açaí", "Café", "Pão"],
             "quantidade": [D("1.000"), D("1.500"), D("2.000"), D("2.000"), D("0.500")],
             "valor_unitario": [D("3499.90"), D("4.00"), D("12.90"), D("10.50"), D("8.00")],
             "valor_total": [D("3499.90"), D("6.00"), D("25.80"), D("21.00"), D("4.00")],
-            "arquivo_origem": ["vendas_MG01_2024-01.csv", "vendas_RJ01_2024-01.csv", "vendas_RJ01_2024-01.csv", "vendas_SP01_2024-01.csv", "vendas_SP01_2024-01.csv"],
+            "arquivo_origem": [
+                "vendas_MG01_2024-01.csv",
+                "vendas_RJ01_2024-01.csv",
+                "vendas_RJ01_2024-01.csv",
+                "vendas_SP01_2024-01.csv",
+                "vendas_SP01_2024-01.csv",
+            ],
         }
     )
     assert_frame_equal(_vendas(), expected)
     records = {r.path.rsplit("/", 1)[-1]: r for r in ConsolidatedFile.objects.all()}
-    assert (records["vendas_RJ01_2024-01.csv"].encoding, records["vendas_RJ01_2024-01.csv"].separator) == ("cp1252", ";")
+    assert (records["vendas_RJ01_2024-01.csv"].encoding, records["vendas_RJ01_2024-01.csv"].separator) == (
+        "cp1252",
+        ";",
+    )
     assert records["vendas_MG01_2024-01.csv"].separator == ";"
     sp_run = PipelineRun.objects.get(pk=report.files[2].run_id)
     assert (sp_run.pipeline, sp_run.n_errors, sp_run.n_inserted) == ("consolidate", 1, 2)

@@ -54,16 +54,27 @@ def test_dry_run_reports_updates_with_diffs_and_rejections_with_reasons_and_writ
         f"{p[2]};{c[0]};-3;150,00\n"  # negative quantity
         f"{p[3]};999999;4;1,234\n"  # unknown customer, too many places
         f"{missing_id};{c[0]};1;1,00\n"  # unknown order id
-        "x;1;1;1,00\n",  # not an id
+        f"x;{c[0]};1;1,00\n",  # not an id
         encoding="utf-8",
     )
     before = _pedidos_state()
 
     report = plan_corrections(path, "sales.Pedido", ["id"], sep=";", decimal=",")
 
-    assert (report.n_rows, report.n_inserted, report.n_updated, report.n_unchanged, report.n_rejected) == (6, 0, 1, 1, 4)
+    assert (report.n_rows, report.n_inserted, report.n_updated, report.n_unchanged, report.n_rejected) == (
+        6,
+        0,
+        1,
+        1,
+        4,
+    )
     expected_diff = pd.DataFrame(
-        {"id": [p[1], p[1]], "column": ["cliente_id", "total"], "before": [str(c[1]), "100.00"], "after": [str(c[0]), "99.90"]}
+        {
+            "id": [p[1], p[1]],
+            "column": ["cliente_id", "total"],
+            "before": [str(c[1]), "100.00"],
+            "after": [str(c[0]), "99.90"],
+        }
     )
     assert_frame_equal(report.updated, expected_diff, check_dtype=False)
     expected_rejected = pd.DataFrame(
@@ -119,7 +130,13 @@ def test_natural_keys_insert_new_rows_then_revert_restores_the_original_state(db
     assert len(record.file_sha256) == 64
     assert (output_dir / record.audit_path / "updated.parquet").exists()
     run = PipelineRun.objects.get(pk=record.run_id)
-    assert (run.pipeline, run.status, run.n_inserted, run.n_updated, run.n_errors) == ("apply_corrections", "succeeded", 1, 1, 2)
+    assert (run.pipeline, run.status, run.n_inserted, run.n_updated, run.n_errors) == (
+        "apply_corrections",
+        "succeeded",
+        1,
+        1,
+        2,
+    )
     assert QuarantinedRow.objects.filter(run=run).count() == 2
 
     result = revert_corrections(record.pk, triggered_by="ana")
@@ -150,7 +167,9 @@ def test_revert_refuses_when_a_corrected_row_changed_since(db, tmp_path, output_
 def test_applied_corrections_update_pedidos_from_excel_and_revert(shop, tmp_path, output_dir):
     p = [o.id for o in shop["pedidos"]]
     path = tmp_path / "fix.xlsx"
-    pd.DataFrame({"id": [p[0], p[2]], "total": [55.5, 150.0], "criado_em": ["2024-05-01T10:00:00-03:00", "2024-05-03 10:00"]}).to_excel(path, index=False)
+    pd.DataFrame(
+        {"id": [p[0], p[2]], "total": [55.5, 150.0], "criado_em": ["2024-05-01T10:00:00-03:00", "2024-05-03 10:00"]}
+    ).to_excel(path, index=False)
     before = _pedidos_state()
 
     report = apply_corrections(path, "sales.Pedido", ["id"])

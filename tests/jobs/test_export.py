@@ -72,10 +72,15 @@ def test_csv_export_round_trips_exactly_with_semicolon_decimal_comma_and_bom(ord
         {
             **{c: text[c].astype("int64") for c in ["id", "cliente_id", "produto_id", "quantidade"]},
             **{
-                c: pd.Series(pa.array(text[c].str.replace(",", ".").to_numpy(object)).cast(pa.decimal128(14, 2)), dtype=orders[c].dtype)
+                c: pd.Series(
+                    pa.array(text[c].str.replace(",", ".").to_numpy(object)).cast(pa.decimal128(14, 2)),
+                    dtype=orders[c].dtype,
+                )
                 for c in ["total", "custo"]
             },
-            "criado_em": pd.to_datetime(text["criado_em"], format="ISO8601", utc=True).dt.tz_convert(ZONE).astype(orders["criado_em"].dtype),
+            "criado_em": pd.to_datetime(text["criado_em"], format="ISO8601", utc=True)
+            .dt.tz_convert(ZONE)
+            .astype(orders["criado_em"].dtype),
         }
     )
     assert_frame_equal(back, orders)
@@ -92,22 +97,25 @@ def test_excel_export_round_trips_exactly(orders, output_dir):
 
 
 def test_text_that_looks_like_a_formula_is_escaped_in_csv_and_stays_text_in_excel(db, output_dir):
-    Cliente.objects.create(nome="=HYPERLINK(\"http://x\")", email="a@x.com", cidade="-Recife", uf="PE")
+    Cliente.objects.create(nome='=HYPERLINK("http://x")', email="a@x.com", cidade="-Recife", uf="PE")
     Cliente.objects.create(nome="Ana", email="b@x.com", cidade="Natal", uf="RN")
 
     csv = export_source("sales.Cliente", "csv", "c.csv", fields=["nome", "cidade", "uf"])
     xlsx = export_source("sales.Cliente", "xlsx", "c.xlsx", fields=["nome", "cidade", "uf"])
 
-    assert _csv_frame(csv.path)["nome"].tolist() == ["'=HYPERLINK(\"http://x\")", "Ana"]
+    assert _csv_frame(csv.path)["nome"].tolist() == ['\'=HYPERLINK("http://x")', "Ana"]
     assert _csv_frame(csv.path)["cidade"].tolist() == ["'-Recife", "Natal"]
     sheet = read_excel(xlsx.path)
-    assert sheet["nome"].tolist() == ["=HYPERLINK(\"http://x\")", "Ana"]
+    assert sheet["nome"].tolist() == ['=HYPERLINK("http://x")', "Ana"]
 
 
 def test_filters_fields_registered_queries_and_warehouse_tables(orders, output_dir):
     cutoff = orders["criado_em"].iloc[1500]
     result = export_source(
-        "pedidos_detalhados", "parquet", "d.parquet", filters={"criado_em__gte": cutoff.isoformat(), "cliente__uf": "SP"}
+        "pedidos_detalhados",
+        "parquet",
+        "d.parquet",
+        filters={"criado_em__gte": cutoff.isoformat(), "cliente__uf": "SP"},
     )
     expected = Pedido.objects.filter(criado_em__gte=cutoff, cliente__uf="SP").count()
     table = pq.read_table(result.path)
@@ -117,12 +125,20 @@ def test_filters_fields_registered_queries_and_warehouse_tables(orders, output_d
 
     assert export_source("fact_sales", "csv", "f.csv").n_rows == 0  # a warehouse table, by its snapshot name
     assert export_source("dw_fact_sales", "csv", "f2.csv").n_rows == 0
+    daily = export_source("vendas_por_dia", "csv", "daily.csv")  # SQL on its own connection
+    assert daily.n_rows == 0
+    assert daily.path.read_text().startswith('"dia","category_key","pedidos"')
 
 
 def test_every_export_is_a_recorded_run(orders, output_dir):
     result = export_source("sales.Categoria", "csv", "cat.csv", triggered_by="ana")
     run = PipelineRun.objects.get(pk=result.run_id)
-    assert (run.pipeline, run.status, run.n_processed, run.triggered_by) == ("export", "succeeded", Categoria.objects.count(), "ana")
+    assert (run.pipeline, run.status, run.n_processed, run.triggered_by) == (
+        "export",
+        "succeeded",
+        Categoria.objects.count(),
+        "ana",
+    )
     assert run.parameters["source"] == "sales.Categoria"
 
 
@@ -134,7 +150,9 @@ def test_unknown_sources_and_paths_outside_the_output_folder_are_refused(db, out
 
 
 def test_the_export_command_writes_the_file_atomically(orders, output_dir, capsys):
-    call_command("export", "sales.Pedido", "--to", "cmd/pedidos.csv", "--filter", "quantidade=1", "--fields", "id,total")
+    call_command(
+        "export", "sales.Pedido", "--to", "cmd/pedidos.csv", "--filter", "quantidade=1", "--fields", "id,total"
+    )
     out = capsys.readouterr().out
     expected = Pedido.objects.filter(quantidade=1).count()
     assert f"exported {expected:,} rows of sales.Pedido" in out
@@ -144,7 +162,7 @@ def test_the_export_command_writes_the_file_atomically(orders, output_dir, capsy
 
 
 _MEASURE = """
-import json, sys
+import json
 import dw_analytics as dw
 dw.setup()
 from dw_analytics.jobs.export import export_source
@@ -154,43 +172,65 @@ def status(key):
         if line.startswith(key):
             return int(line.split()[1])
 
-fmt, n = sys.argv[1], int(sys.argv[2])
-export_source("sales.Categoria", fmt, f"warm.{fmt}")  # imports and first-use allocations
-with open("/proc/self/clear_refs", "w") as f:
-    f.write("5")  # reset the peak (VmHWM) to the current RSS
-before = status("VmRSS:")
-result = export_source(
-    "sales.Pedido", fmt, f"mem-{n}.{fmt}", filters={"id__lte": n}, chunksize=10_000, row_group_size=20_000
-)
-print(json.dumps({"rows": result.n_rows, "growth_kb": status("VmHWM:") - before}))
+results = {}
+for fmt in ("csv", "parquet"):
+    export_source("sales.Categoria", fmt, f"warm.{fmt}")  # imports and first-use allocations
+    for n in (20_000, 200_000):
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # reset the peak (VmHWM) to the current RSS
+        before = status("VmRSS:")
+        result = export_source(
+            "sales.Pedido", fmt, f"mem-{n}.{fmt}", filters={"id__lte": n}, chunksize=10_000,
+            row_group_size=20_000,
+        )
+        results[f"{fmt} {n}"] = {"rows": result.n_rows, "growth_kb": status("VmHWM:") - before}
+print(json.dumps(results))
 """
 
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("fmt", ["csv", "parquet"])
-def test_memory_stays_flat_from_20k_to_200k_rows(fmt, tmp_path):
+def test_memory_stays_flat_from_20k_to_200k_rows(tmp_path):
     demo_data_create(orders=200_000, seed=3, years=1)
     env = child_env(DW_OUTPUT_DIR=str(tmp_path), DW_PROGRESS="0")
 
-    def peak(n: int) -> dict:
-        done = subprocess.run([sys.executable, "-c", _MEASURE, fmt, str(n)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-        assert done.returncode == 0, done.stderr
-        return json.loads(done.stdout.strip().splitlines()[-1])
+    done = subprocess.run(
+        [sys.executable, "-c", _MEASURE], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
 
-    small, large = peak(20_000), peak(200_000)
-
-    assert (small["rows"], large["rows"]) == (20_000, 200_000)
-    # The export's own peak (above the RSS it started from) at 10x the rows. What little
-    # grows is SQLite's page cache (capped at 64 MB by the settings), not our buffers.
-    extra_mb = (large["growth_kb"] - small["growth_kb"]) / 1024
-    assert extra_mb < 25, f"10x the rows needed {extra_mb:.1f} MB more at peak ({small}, {large})"
+    assert done.returncode == 0, done.stderr
+    results = json.loads(done.stdout.strip().splitlines()[-1])
+    for fmt in ("csv", "parquet"):
+        small, large = results[f"{fmt} 20000"], results[f"{fmt} 200000"]
+        assert (small["rows"], large["rows"]) == (20_000, 200_000)
+        # The export's own peak (above the RSS it started from) at 10x the rows. What little
+        # grows is SQLite's page cache (capped at 64 MB by the settings), not our buffers.
+        extra_mb = (large["growth_kb"] - small["growth_kb"]) / 1024
+        assert extra_mb < 25, f"{fmt}: 10x the rows needed {extra_mb:.1f} MB more at peak ({small}, {large})"
 
 
 def test_datetimes_are_written_with_their_offset(db, output_dir):
     categoria = Categoria.objects.create(nome="X")
     produto = categoria.produtos.create(nome="P", preco=1, custo=1)
     cliente = Cliente.objects.create(nome="A", email="a@a.com", cidade="C", uf="SP")
-    Pedido.objects.create(cliente=cliente, produto=produto, quantidade=1, total=1, custo=1, criado_em=dt.datetime(2024, 1, 31, 23, 30, tzinfo=dt.UTC))
+    Pedido.objects.create(
+        cliente=cliente,
+        produto=produto,
+        quantidade=1,
+        total=1,
+        custo=1,
+        criado_em=dt.datetime(2024, 1, 31, 23, 30, tzinfo=dt.UTC),
+    )
     result = export_source("sales.Pedido", "csv", "p.csv", fields=["criado_em"])
     assert _csv_frame(result.path)["criado_em"].tolist() == ["2024-01-31T20:30:00.000000-0300"]
+
+
+def test_the_export_pipeline_runs_from_run_pipeline_with_text_parameters(db, output_dir, capsys):
+    Categoria.objects.create(nome="Livros")
+    call_command(
+        "run_pipeline", "export", "--param", "source=sales.Categoria", "--param", "format=csv",
+        "--param", "path=cat.csv", "--param", "fields=id,nome", "--param", 'filters={"nome": "Livros"}',
+        "--param", "bom=false",
+    )  # fmt: skip
+    assert _csv_frame(output_dir / "cat.csv")["nome"].tolist() == ["Livros"]
+    assert _csv_frame(output_dir / "cat.csv").columns.tolist() == ["id", "nome"]

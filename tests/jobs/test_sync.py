@@ -67,7 +67,9 @@ def postgres_table():
     name = f"dw_sync_{uuid.uuid4().hex[:10]}"
     with engine.begin() as connection:
         connection.execute(
-            sa.text(f"CREATE TABLE {name} (codigo TEXT PRIMARY KEY, valor NUMERIC(14,2) NOT NULL, dia DATE NOT NULL, versao BIGINT NOT NULL)")
+            sa.text(
+                f"CREATE TABLE {name} (codigo TEXT PRIMARY KEY, valor NUMERIC(14,2) NOT NULL, dia DATE NOT NULL, versao BIGINT NOT NULL)"
+            )
         )
     try:
         yield engine, name
@@ -124,14 +126,23 @@ def test_mariadb_table_syncs_exactly_then_incrementally(mariadb_table):
     assert mark.last_updated_at == T[2].replace(tzinfo=dt.UTC)
 
     with engine.begin() as connection:
-        connection.execute(sa.text(f"UPDATE {table} SET valor = 20.20, alterado_em = :t WHERE codigo = 'A'"), {"t": T[3]})
-    _insert(engine, table, [{"codigo": "D", "valor": Decimal("4.00"), "dia": dt.date(2026, 1, 4), "alterado_em": T[4], "legado": None}])
+        connection.execute(
+            sa.text(f"UPDATE {table} SET valor = 20.20, alterado_em = :t WHERE codigo = 'A'"), {"t": T[3]}
+        )
+    _insert(
+        engine,
+        table,
+        [{"codigo": "D", "valor": Decimal("4.00"), "dia": dt.date(2026, 1, 4), "alterado_em": T[4], "legado": None}],
+    )
 
     second = sync_source(MARIADB_URL, **options)
 
     # C (at the watermark) is read again but unchanged; A changed; D is new; B is not read
     assert (second.n_read, second.n_inserted, second.n_updated) == (3, 1, 1)
-    expected = pd.concat([expected, pd.DataFrame({"id_externo": ["D"], "valor": [Decimal("4.00")], "data": [dt.date(2026, 1, 4)]})], ignore_index=True)
+    expected = pd.concat(
+        [expected, pd.DataFrame({"id_externo": ["D"], "valor": [Decimal("4.00")], "data": [dt.date(2026, 1, 4)]})],
+        ignore_index=True,
+    )
     expected.loc[0, "valor"] = Decimal("20.20")
     assert_frame_equal(_destinos(), expected)
     Watermark.objects.get(last_updated_at=T[4].replace(tzinfo=dt.UTC))
@@ -166,7 +177,11 @@ def test_postgres_query_syncs_incrementally_by_a_version_number(postgres_table):
 
     assert (second.n_read, second.n_inserted, second.n_updated) == (2, 0, 1)  # P2 (at the watermark) and P1
     expected = pd.DataFrame(
-        {"id_externo": ["P1", "P2"], "valor": [Decimal("1.75"), Decimal("2.50")], "data": [dt.date(2026, 2, 1), dt.date(2026, 2, 2)]}
+        {
+            "id_externo": ["P1", "P2"],
+            "valor": [Decimal("1.75"), Decimal("2.50")],
+            "data": [dt.date(2026, 2, 1), dt.date(2026, 2, 2)],
+        }
     )
     assert_frame_equal(_destinos(), expected)
     assert SyncWatermark.objects.get().value == "3"
@@ -177,10 +192,14 @@ def test_replace_mode_from_sqlite_through_the_command(tmp_path, capsys):
     source = tmp_path / "legacy.db"
     with sqlite3.connect(source) as connection:
         connection.execute("CREATE TABLE destinos (id_externo TEXT, valor NUMERIC(14, 2), data DATE)")
-        connection.executemany("INSERT INTO destinos VALUES (?, ?, ?)", [("S1", "3.30", "2026-03-01"), ("S2", "4.40", "2026-03-02")])
+        connection.executemany(
+            "INSERT INTO destinos VALUES (?, ?, ?)", [("S1", "3.30", "2026-03-01"), ("S2", "4.40", "2026-03-02")]
+        )
     Destino.objects.create(id_externo="OLD", valor=Decimal("1.00"), data=dt.date(2020, 1, 1))
 
-    call_command("sync", "--source", f"sqlite:///{source}", "--table", "destinos", "--to", "sales.Destino", "--mode", "replace")
+    call_command(
+        "sync", "--source", f"sqlite:///{source}", "--table", "destinos", "--to", "sales.Destino", "--mode", "replace"
+    )
 
     assert "synced 2 rows into sales.Destino: 2 inserted, 0 updated, 1 deleted" in capsys.readouterr().out
     assert _destinos()["id_externo"].tolist() == ["S1", "S2"]

@@ -5,7 +5,12 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from dw_analytics.core.exceptions import DWError
-from dw_analytics.jobs.corrections import CorrectionReport, apply_corrections, revert_corrections
+from dw_analytics.jobs.corrections import (
+    CorrectionReport,
+    apply_corrections,
+    key_text,
+    revert_corrections,
+)
 from dw_analytics.ops.management.commands._util import current_user, split_list
 
 #: diff and rejection lines printed before "... and N more"
@@ -71,12 +76,14 @@ class Command(BaseCommand):
             )
 
     def _print(self, report: CorrectionReport, limit: int | None) -> None:
-        self.stdout.write(f"{report.file} -> {report.model} (key {', '.join(report.keys)}), sha256 {report.sha256[:16]}...")
+        self.stdout.write(
+            f"{report.file} -> {report.model} (key {', '.join(report.keys)}), sha256 {report.sha256[:16]}..."
+        )
         self.stdout.write(report.summary())
         if len(report.updated):
             self.stdout.write("updated:")
             shown = report.updated if limit is None else report.updated.head(limit)
-            keys = shown[report.keys].astype(str).agg("|".join, axis=1) if len(report.keys) > 1 else shown[report.keys[0]].astype(str)
+            keys = key_text(shown[report.keys])
             for key, column, before, after in zip(keys, shown["column"], shown["before"], shown["after"], strict=True):
                 self.stdout.write(f"  {key}  {column}: {before} -> {after}")
             self._more(len(report.updated), len(shown))

@@ -19,17 +19,26 @@ class Command(BaseCommand):
         parser.add_argument("source", nargs="?", help="model label, warehouse table or registered query")
         parser.add_argument("--format", choices=FORMATS, help="output format (default: from --to's suffix)")
         parser.add_argument("--to", dest="path", help="output file, relative to DW_OUTPUT_DIR")
-        parser.add_argument("--filter", action="append", default=[], metavar="FIELD=VALUE",
-                            help="Django lookup (criado_em__gte=2024-01-01), repeatable; SQL queries: bind parameter")
+        parser.add_argument(
+            "--filter",
+            action="append",
+            default=[],
+            metavar="FIELD=VALUE",
+            help="Django lookup (criado_em__gte=2024-01-01), repeatable; SQL queries: bind parameter",
+        )
         parser.add_argument("--fields", help="comma-separated columns (values() paths such as cliente__uf)")
         parser.add_argument("--chunksize", type=int, default=100_000, help="rows per chunk (memory bound)")
         parser.add_argument("--sep", default=",", help="CSV separator, e.g. ';'")
         parser.add_argument("--bom", action="store_true", help="CSV: UTF-8 with BOM (Excel)")
         parser.add_argument("--decimal-comma", action="store_true", help="CSV: decimals as 12,30")
-        parser.add_argument("--no-escape-formulas", action="store_true",
-                            help="CSV: do not prefix text starting with = + - @ with a quote")
+        parser.add_argument(
+            "--no-escape-formulas",
+            action="store_true",
+            help="CSV: do not prefix text starting with = + - @ with a quote",
+        )
         parser.add_argument("--sheet", help="Excel sheet name")
         parser.add_argument("--list", action="store_true", help="list the registered queries and exit")
+
     # fmt: skip
 
     def handle(self, *args, **options) -> None:

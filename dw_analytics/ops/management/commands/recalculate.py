@@ -31,7 +31,9 @@ class Command(BaseCommand):
             f"{report.pipeline} {report.date_from} .. {report.date_to}: run {report.run_id}, "
             f"{report.n_processed:,} rows processed in {report.duration_s:.1f} s"
         )
-        self.stdout.write(f"{'table':<26}{'before':>10}{'after':>10}{'inserted':>10}{'deleted':>10}{'changed':>10}{'same':>10}")
+        self.stdout.write(
+            f"{'table':<26}{'before':>10}{'after':>10}{'inserted':>10}{'deleted':>10}{'changed':>10}{'same':>10}"
+        )
         for t in report.tables:
             self.stdout.write(
                 f"{t.table:<26}{t.n_before:>10,}{t.n_after:>10,}{t.n_inserted:>10,}{t.n_deleted:>10,}"

@@ -16,7 +16,9 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--source", required=True, help="SQLAlchemy URL, e.g. mysql+pymysql://root@127.0.0.1:3306/test")
+        parser.add_argument(
+            "--source", required=True, help="SQLAlchemy URL, e.g. mysql+pymysql://root@127.0.0.1:3306/test"
+        )
         what = parser.add_mutually_exclusive_group(required=True)
         what.add_argument("--table", help="source table (schema.table allowed)")
         what.add_argument("--query", help="source SELECT")
@@ -24,10 +26,16 @@ class Command(BaseCommand):
         parser.add_argument("--key", help="target key field(s), comma-separated (required for upsert)")
         parser.add_argument("--mode", choices=MODES, default="upsert")
         parser.add_argument("--incremental-column", help="read only rows at/after the stored watermark of this column")
-        parser.add_argument("--map", action="append", default=[], metavar="SRC=DST",
-                            help="rename a source column (SRC= drops it), repeatable")
+        parser.add_argument(
+            "--map",
+            action="append",
+            default=[],
+            metavar="SRC=DST",
+            help="rename a source column (SRC= drops it), repeatable",
+        )
         parser.add_argument("--chunksize", type=int, default=50_000)
         parser.add_argument("--watermark-name", help="override the watermark's name")
+
     # fmt: skip
 
     def handle(self, *args, **options) -> None:

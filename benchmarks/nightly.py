@@ -1,0 +1,175 @@
+"""The nightly refresh at scale: full refresh time per step and peak RSS, and an incremental night.
+
+For each backend (SQLite file, PostgreSQL) and each size, a fresh database is
+filled with generated orders, then in separate processes (so each peak RSS
+belongs to that run alone):
+
+* the full refresh (``run_pipeline nightly --param mode=full``), repeated;
+* an incremental night after 1% new orders, repeated (each time 1% more).
+
+Printed: median time (min, max) and peak RSS per size, the time of each step,
+and the goals of the nightly issue: time 10M / 1M <= 11x, peak RSS at 10M
+<= 1.5x that at 1M, incremental night <= 10% of the full refresh.
+
+    python benchmarks/nightly.py                 # 1M and 10M, SQLite and PostgreSQL
+    python benchmarks/nightly.py --quick         # 100k and 300k
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
+PG_BENCH_DB = "dw_bench_nightly"
+
+ADD_ORDERS = """
+import sys, datetime as dt, django
+django.setup()
+import numpy as np, pandas as pd
+from django.db import transaction
+from django.utils import timezone
+from dw_analytics.load.models import write_model
+from dw_analytics.sales.models import Pedido
+from dw_analytics.sales.demo import demo_data
+n = int(sys.argv[1])
+last = Pedido.objects.order_by("-id").values_list("id", flat=True).first()
+new = demo_data(n, seed=last, end=timezone.localdate()).pedidos
+# Recent orders, recorded an hour ago (older than the watermark lag).
+stamp = pd.Timestamp(timezone.now() - dt.timedelta(hours=1)).as_unit("us")
+new = new.assign(id=np.arange(last + 1, last + 1 + n), criado_em=stamp, atualizado_em=stamp)
+new["cliente_id"] = (new["cliente_id"] - 1) % 100 + 1
+new["produto_id"] = (new["produto_id"] - 1) % 60 + 1
+with transaction.atomic():
+    write_model(new, Pedido, mode="append")
+"""
+
+
+def child_env(database_url: str, data_dir: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "DW_DATA_DIR": str(data_dir),
+        "DW_OUTPUT_DIR": str(data_dir / "out"),
+        "DJANGO_SETTINGS_MODULE": "dw_analytics.settings",
+        "DW_PROGRESS": "0",
+    }
+
+
+def run_child(args: list[str], env: dict[str, str]) -> tuple[float, float, str]:
+    """Run a child process; return (seconds, peak RSS MB of that child, stdout)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    started = time.perf_counter()
+    done = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True)
+    elapsed = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(args[:4])} failed:\n{done.stdout}\n{done.stderr}")
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    # ru_maxrss of children is the max over all of them: only trust a new maximum.
+    return elapsed, max(peak, before) / 1024, done.stdout
+
+
+def manage(*args: str) -> list[str]:
+    return [sys.executable, str(ROOT / "manage.py"), *args]
+
+
+def fresh_database(backend: str, folder: Path) -> str:
+    if backend == "sqlite":
+        return f"sqlite:///{folder / 'bench.sqlite3'}"
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN_URL.replace("postgres://", "postgresql://"), autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {PG_BENCH_DB} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {PG_BENCH_DB}")
+    return f"postgres://postgres@127.0.0.1:5432/{PG_BENCH_DB}"
+
+
+def nightly_log(env: dict[str, str], *params: str) -> tuple[float, float, dict]:
+    args = manage("run_pipeline", "nightly", "--json", "--quiet", *[f"--param={p}" for p in params])
+    seconds, peak, out = run_child(args, env)
+    return seconds, peak, json.loads(out)
+
+
+def describe(values: list[float]) -> str:
+    return f"{statistics.median(values):.2f} s (min {min(values):.2f}, max {max(values):.2f})"
+
+
+def bench_size(backend: str, rows: int, repeat: int) -> dict:
+    with tempfile.TemporaryDirectory(prefix="dw-bench-nightly-") as tmp:
+        folder = Path(tmp)
+        env = child_env(fresh_database(backend, folder), folder)
+        run_child(manage("migrate", "-v", "0"), env)
+        gen_s, _, _ = run_child(manage("generate_demo_data", "--orders", str(rows), "--seed", "1"), env)
+        fulls, peaks, steps = [], [], []
+        for _ in range(repeat):
+            seconds, peak, log = nightly_log(env, "mode=full")
+            assert log["status"] == "succeeded", log["error"]
+            fulls.append(log["duration_s"])
+            peaks.append(peak)
+            steps.append({s["name"]: s["duration_s"] for s in log["steps"]})
+        increments = []
+        for _ in range(repeat):
+            run_child([sys.executable, "-c", ADD_ORDERS, str(max(rows // 100, 1))], env)
+            seconds, peak, log = nightly_log(env)
+            assert log["status"] == "succeeded", log["error"]
+            assert log["n_inserted"] >= rows // 100, log
+            increments.append(log["duration_s"])
+        step_median = {name: statistics.median(s[name] for s in steps) for name in steps[0]}
+        return {"rows": rows, "generate_s": gen_s, "full": fulls, "peak": peaks, "steps": step_median, "incremental": increments}
+
+
+def report(backend: str, results: list[dict]) -> list[str]:
+    lines, failures = [], []
+    for r in results:
+        lines.append(
+            f"nightly {backend} {r['rows']:,} orders: full refresh {describe(r['full'])}, "
+            f"peak {statistics.median(r['peak']):.0f} MB; incremental night (+1% orders) {describe(r['incremental'])} "
+            f"= {statistics.median(r['incremental']) / statistics.median(r['full']):.1%} of the full refresh "
+            f"(goal <= 10%); demo data generated in {r['generate_s']:.1f} s"
+        )
+        lines.append("  steps: " + ", ".join(f"{name} {s:.2f} s" for name, s in r["steps"].items()))
+        if statistics.median(r["incremental"]) > 0.10 * statistics.median(r["full"]):
+            failures.append(f"{backend} {r['rows']:,}: incremental above 10% of full")
+    small, large = results[0], results[-1]
+    if large["rows"] > small["rows"]:
+        growth = large["rows"] / small["rows"]
+        time_ratio = statistics.median(large["full"]) / statistics.median(small["full"])
+        rss_ratio = statistics.median(large["peak"]) / statistics.median(small["peak"])
+        lines.append(
+            f"nightly {backend} growth {small['rows']:,} -> {large['rows']:,} ({growth:.0f}x rows): "
+            f"time {time_ratio:.2f}x (goal <= {1.1 * growth:.0f}x), peak RSS {rss_ratio:.2f}x (goal <= 1.5x)"
+        )
+        if time_ratio > 1.1 * growth:
+            failures.append(f"{backend}: time grows {time_ratio:.1f}x")
+        if rss_ratio > 1.5:
+            failures.append(f"{backend}: peak RSS grows {rss_ratio:.2f}x")
+    return lines + [f"  SHORT OF GOAL: {f}" for f in failures]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", default="1000000,10000000", help="comma-separated order counts")
+    parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="100k and 300k orders (CI smoke run)")
+    args = parser.parse_args()
+    sizes = [100_000, 300_000] if args.quick else [int(r) for r in args.rows.split(",")]
+    print(f"# nightly benchmark on {platform.node()} ({os.cpu_count()} cores), Python {platform.python_version()}")
+    for backend in args.backends.split(","):
+        results = [bench_size(backend, rows, args.repeat) for rows in sizes]
+        for line in report(backend, results):
+            print(line, flush=True)
+
+
+if __name__ == "__main__":
+    main()
