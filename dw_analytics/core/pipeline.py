@@ -262,6 +262,12 @@ class BasePipeline:
             triggered_by=triggered_by,
         )
         self.log.run_id = record.pk
+        # We hold the pipeline's lock: any other "running" record of it belongs to a dead process.
+        PipelineRun.objects.filter(pipeline=self.name, status=PipelineRun.Status.RUNNING).exclude(pk=record.pk).update(
+            status=PipelineRun.Status.FAILED,
+            finished_at=self.log.started_at,
+            error=f"Abandoned: its process ended without finishing (killed or crashed); found by run {record.pk}",
+        )
         self.status = LiveStatus(record.pk, using=self.using)
         failure: BaseException | None = None
         try:

@@ -166,7 +166,9 @@ def test_a_killed_night_leaves_the_previous_result_and_the_next_run_completes(tm
     rerun = subprocess.run(manage("refresh_warehouse", "--quiet"), cwd=ROOT, env=env, capture_output=True, text=True)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert FactSales.objects.count() == Pedido.objects.count()
-    assert PipelineRun.objects.filter(pipeline="nightly", status="running").count() == 1  # the killed one
+    killed = PipelineRun.objects.get(pipeline="nightly", error__startswith="Abandoned")
+    assert killed.status == "failed" and "found by run" in killed.error
+    assert not PipelineRun.objects.filter(status="running").exists()
 
 
 def start_env(tmp_path):
