@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 DEMO_ORDERS ?= 200000
 POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
 
-.PHONY: demo test test-sqlite test-postgres install browser-deps lint bench-quick clean
+.PHONY: demo test test-sqlite test-postgres install browser-deps lint bench bench-quick bench-check clean
 
 install: $(VENV)/.installed
 
@@ -41,6 +41,19 @@ test-postgres:
 lint: install
 	$(PY) -m ruff check dw_analytics transforms tests benchmarks
 	$(PY) -m ruff format --check dw_analytics transforms tests benchmarks
+
+## bench: every benchmark at full size (hours) -> benchmarks/RESULTS.md, RESULTS.jsonl, scale_curve.png
+bench: install
+	$(PY) benchmarks/run_all.py --out-dir benchmarks
+
+## bench-quick: every benchmark at 100,000 rows (CI); fails when a script fails; results in BENCH_QUICK_DIR
+BENCH_QUICK_DIR ?= $(or $(TMPDIR),/tmp)/dw_bench_quick
+bench-quick: install
+	$(PY) benchmarks/run_all.py --quick --out-dir $(BENCH_QUICK_DIR)
+
+## bench-check: the last `make bench` run against the goals of the issues (not part of CI)
+bench-check:
+	$(PY) benchmarks/check.py benchmarks/RESULTS.jsonl
 
 clean:
 	rm -rf data/out data/dw.sqlite3* .pytest_cache

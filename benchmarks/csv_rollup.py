@@ -25,13 +25,14 @@ import argparse
 import importlib
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from decimal import Decimal
 from pathlib import Path
+
+from _harness import Baseline, report, report_growth
 
 ROOT = Path(__file__).resolve().parents[1]
 CATEGORIES = [
@@ -151,9 +152,7 @@ def run_pandas(path: str) -> dict[str, list]:
     reader = pd.read_csv(path, usecols=["categoria", "total", "custo"], chunksize=1_000_000)
     for chunk in reader:
         partials.append(
-            chunk.groupby("categoria").agg(
-                vendas=("total", "size"), receita=("total", "sum"), custo=("custo", "sum")
-            )
+            chunk.groupby("categoria").agg(vendas=("total", "size"), receita=("total", "sum"), custo=("custo", "sum"))
         )
     result = pd.concat(partials).groupby(level=0).sum()
     return {
@@ -234,9 +233,7 @@ def main() -> None:
         path = workdir / "vendas.csv"
         # Generate in a child process: the parent must stay small, because a
         # child's peak RSS starts from its parent's RSS at fork time.
-        subprocess.run(
-            [sys.executable, __file__, "--generate", str(path), "--rows", str(rows)], check=True
-        )
+        subprocess.run([sys.executable, __file__, "--generate", str(path), "--rows", str(rows)], check=True)
         size_mb = path.stat().st_size / 1e6
         with path.open("rb") as f:  # warm the page cache once for every contender
             while f.read(1 << 24):
@@ -255,9 +252,7 @@ def main() -> None:
         reference = next(answer for name, answer in answers if name == "duckdb")
         for name, answer in answers:
             if not same_answer(reference, answer):
-                raise SystemExit(
-                    f"{CONTENDERS[name]} disagrees with DuckDB:\n{answer}\n{reference}"
-                )
+                raise SystemExit(f"{CONTENDERS[name]} disagrees with DuckDB:\n{answer}\n{reference}")
 
         # Memory must stay flat in the file size: the same job on a tenth of the rows.
         small = workdir / "vendas_small.csv"
@@ -267,25 +262,27 @@ def main() -> None:
         )
         _, small_peak, _ = run_contender("ours", small, workdir)
 
-        def summary(name: str) -> str:
-            t = timings[name]
-            return (
-                f"{statistics.median(t):.2f} s (min {min(t):.2f}, max {max(t):.2f}), "
-                f"peak {peaks[name]:.0f} MB"
-            )
-
-        ours = statistics.median(timings["ours"])
-        for baseline in ("duckdb", "pandas"):
-            ratio = statistics.median(timings[baseline]) / ours
-            print(
-                f"csv_rollup {rows:,} rows ({size_mb:,.0f} MB): {CONTENDERS['ours']} "
-                f"{summary('ours')} = {ratio:.2f}x {CONTENDERS[baseline]} "
-                f"[{summary(baseline)}]; sums equal to the cent"
-            )
-        print(
-            f"csv_rollup memory growth: {CONTENDERS['ours']} peak {small_peak:.0f} MB at "
-            f"{rows // 10:,} rows, {peaks['ours']:.0f} MB at {rows:,} rows = "
-            f"{peaks['ours'] / small_peak:.2f}x for 10x the rows"
+        report(
+            "csv",
+            "csv_rollup",
+            rows=rows,
+            label=f"csv_rollup {rows:,} rows ({size_mb:,.0f} MB)",
+            ours_label=CONTENDERS["ours"],
+            ours_s=timings["ours"],
+            peak_mb=peaks["ours"],
+            baselines={
+                name: Baseline(timings[name], peak_mb=peaks[name], label=CONTENDERS[name])
+                for name in ("duckdb", "pandas")
+            },
+            note="; sums equal to the cent",
+            extra={"file_mb": round(size_mb, 1), "sums_equal": True},
+        )
+        report_growth(
+            "csv",
+            "csv_rollup memory",
+            rows=[rows // 10, rows],
+            peak_mb=[small_peak, peaks["ours"]],
+            label=f"csv_rollup memory growth ({CONTENDERS['ours']})",
         )
 
 

@@ -26,13 +26,14 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from decimal import Decimal
 from pathlib import Path
+
+from _harness import Baseline, report
 
 REPO = Path(__file__).resolve().parent.parent
 CONTENDERS = ("read_queryset", "raw_fetchall", "qs_values", "read_queryset_chunked")
@@ -309,28 +310,35 @@ def bench_database(label: str, database_url: str, n_rows: int, repeat: int) -> N
         for result in results:
             if result["fingerprint"] != reference:
                 raise SystemExit(f"{label}: {name} read different data: {result['fingerprint']} != {reference}")
-    med = {name: statistics.median(r["seconds"] for r in res) for name, res in runs.items()}
     peak = {name: max(r["peak_mb"] for r in res) for name, res in runs.items()}
-    ours = runs["read_queryset"]
-    times = [r["seconds"] for r in ours]
-    print(
-        f"read_queryset {label} {n_rows:,} rows: {med['read_queryset']:.2f} s "
-        f"(min {min(times):.2f}, max {max(times):.2f}) = "
-        f"{med['raw_fetchall'] / med['read_queryset']:.2f}x raw cursor.fetchall()->DataFrame "
-        f"({med['raw_fetchall']:.2f} s, peak {peak['raw_fetchall']:.0f} MB), "
-        f"{med['qs_values'] / med['read_queryset']:.2f}x pd.DataFrame(list(qs.values())) "
-        f"({med['qs_values']:.2f} s, peak {peak['qs_values']:.0f} MB), "
-        f"peak {peak['read_queryset']:.0f} MB",
-        flush=True,
+    times = {name: [r["seconds"] for r in res] for name, res in runs.items()}
+    raw_fetchall = Baseline(
+        times["raw_fetchall"], peak_mb=peak["raw_fetchall"], label="raw cursor.fetchall()->DataFrame"
     )
-    chunked = [r["seconds"] for r in runs["read_queryset_chunked"]]
-    print(
-        f"read_queryset chunksize={CHUNK_ROWS:,} {label} {n_rows:,} rows: "
-        f"{med['read_queryset_chunked']:.2f} s (min {min(chunked):.2f}, max {max(chunked):.2f}) "
-        f"= {med['raw_fetchall'] / med['read_queryset_chunked']:.2f}x raw cursor.fetchall()"
-        f"->DataFrame, peak {peak['read_queryset_chunked']:.0f} MB "
-        f"(whole read {peak['read_queryset']:.0f} MB)",
-        flush=True,
+    report(
+        "extract",
+        f"read_queryset {label}",
+        rows=n_rows,
+        ours_s=times["read_queryset"],
+        peak_mb=peak["read_queryset"],
+        baselines={
+            "raw_fetchall": raw_fetchall,
+            "qs_values": Baseline(
+                times["qs_values"], peak_mb=peak["qs_values"], label="pd.DataFrame(list(qs.values()))"
+            ),
+        },
+        note="; same rows, exact money",
+    )
+    report(
+        "extract",
+        f"read_queryset chunked {label}",
+        rows=n_rows,
+        label=f"read_queryset chunksize={CHUNK_ROWS:,} {label} {n_rows:,} rows",
+        ours_s=times["read_queryset_chunked"],
+        peak_mb=peak["read_queryset_chunked"],
+        baselines={"raw_fetchall": raw_fetchall},
+        note=f" (whole read {peak['read_queryset']:.0f} MB)",
+        extra={"chunksize": CHUNK_ROWS},
     )
 
 

@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -44,6 +43,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+from _harness import Baseline, report, report_growth
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -66,9 +66,7 @@ def make_table(n_rows: int, seed: int) -> pa.Table:
         {
             "id": pa.array(np.arange(n_rows, dtype=np.int64)),
             "categoria": pa.array(np.array(CATEGORIES)[rng.integers(0, len(CATEGORIES), n_rows)]),
-            "cliente": pa.array(
-                np.char.add("Cliente ", rng.integers(0, 100_000, n_rows).astype(str))
-            ),
+            "cliente": pa.array(np.char.add("Cliente ", rng.integers(0, 100_000, n_rows).astype(str))),
             "quantidade": pa.array(rng.integers(1, 50, n_rows).astype(np.int32)),
             "total": _decimal_from_cents(cents),
             "custo": _decimal_from_cents(cost_cents),
@@ -89,9 +87,7 @@ def _decimal_from_cents(cents: np.ndarray) -> pa.Array:
 
 def to_frame(table: pa.Table) -> pd.DataFrame:
     """What a pipeline hands the loader: exact decimals, pandas strings and datetimes."""
-    return table.to_pandas(
-        types_mapper=lambda t: pd.ArrowDtype(t) if pa.types.is_decimal(t) else None
-    )
+    return table.to_pandas(types_mapper=lambda t: pd.ArrowDtype(t) if pa.types.is_decimal(t) else None)
 
 
 # ----------------------------------------------------------------- workers
@@ -139,17 +135,14 @@ def check_equal(ours: Path, theirs: Path, source: pa.Table) -> None:
         assert list(got.columns) == list(expected.columns), path
         assert len(got) == len(expected), path
         for name in ("id", "quantidade"):
-            assert np.array_equal(got[name].to_numpy(dtype=np.int64), expected[name].to_numpy()), (
-                name
-            )
+            assert np.array_equal(got[name].to_numpy(dtype=np.int64), expected[name].to_numpy()), name
         for name in ("categoria", "cliente"):
             assert got[name].tolist() == expected[name].tolist(), name
         for name in ("total", "custo"):
             # Cents below 1e13 survive the double exactly: compare integer cents.
             cents = np.rint(got[name].to_numpy(dtype=float) * 100).astype(np.int64)
             want = np.rint(
-                pa.array(expected[name].array).cast(pa.float64()).to_numpy(zero_copy_only=False)
-                * 100
+                pa.array(expected[name].array).cast(pa.float64()).to_numpy(zero_copy_only=False) * 100
             ).astype(np.int64)
             assert np.array_equal(cents, want), name
         # Both writers store doubles with 16 significant digits (Excel keeps 15).
@@ -158,13 +151,7 @@ def check_equal(ours: Path, theirs: Path, source: pa.Table) -> None:
         want_created = expected["criado_em"].to_numpy(dtype="datetime64[ms]")
         assert np.abs(created - want_created).max() <= np.timedelta64(1, "ms"), path
         dates = pd.to_datetime(got["data"]).to_numpy(dtype="datetime64[D]")
-        assert np.array_equal(
-            dates, pd.to_datetime(expected["data"]).to_numpy(dtype="datetime64[D]")
-        ), path
-
-
-def summary(times: list[float]) -> str:
-    return f"{statistics.median(times):.2f} s (min {min(times):.2f}, max {max(times):.2f})"
+        assert np.array_equal(dates, pd.to_datetime(expected["data"]).to_numpy(dtype="datetime64[D]")), path
 
 
 def main() -> None:
@@ -172,12 +159,8 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--quick", action="store_true", help="100,000 rows")
     parser.add_argument("--generate", metavar="SOURCE", help=argparse.SUPPRESS)
-    parser.add_argument(
-        "--check", nargs=3, metavar=("OURS", "TO_EXCEL", "SOURCE"), help=argparse.SUPPRESS
-    )
-    parser.add_argument(
-        "--worker", nargs=3, metavar=("MODE", "SOURCE", "OUT"), help=argparse.SUPPRESS
-    )
+    parser.add_argument("--check", nargs=3, metavar=("OURS", "TO_EXCEL", "SOURCE"), help=argparse.SUPPRESS)
+    parser.add_argument("--worker", nargs=3, metavar=("MODE", "SOURCE", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     rows = 100_000 if args.quick else args.rows
     if args.worker:
@@ -213,24 +196,33 @@ def main() -> None:
                     times[name].append(seconds)
                     peaks[name] = max(peaks.get(name, 0.0), peak)
                     modes[name] = mode
-            helper(
-                ["--check", str(out["ours"]), str(out["to_excel"]), str(source), "--rows", str(n)]
-            )
+            helper(["--check", str(out["ours"]), str(out["to_excel"]), str(source), "--rows", str(n)])
             peaks_by_size[n] = peaks
-            ratio = statistics.median(times["to_excel"]) / statistics.median(times["ours"])
-            print(
-                f"write_excel {n:,} rows ({modes['ours']} mode): {summary(times['ours'])} = "
-                f"{ratio:.2f}x df.to_excel openpyxl ({summary(times['to_excel'])}); "
-                f"peak {peaks['ours']:.0f} MB vs {peaks['to_excel']:.0f} MB; "
-                f"file {out['ours'].stat().st_size / 2**20:.1f} MB vs "
-                f"{out['to_excel'].stat().st_size / 2**20:.1f} MB"
+            report(
+                "load_excel",
+                "write_excel",
+                rows=n,
+                label=f"write_excel {n:,} rows ({modes['ours']} mode)",
+                ours_s=times["ours"],
+                peak_mb=peaks["ours"],
+                baselines={
+                    "to_excel": Baseline(times["to_excel"], peak_mb=peaks["to_excel"], label="df.to_excel openpyxl")
+                },
+                note=(
+                    f"; file {out['ours'].stat().st_size / 2**20:.1f} MB vs "
+                    f"{out['to_excel'].stat().st_size / 2**20:.1f} MB; same cells"
+                ),
+                extra={"mode": modes["ours"]},
             )
         small, big = sorted(peaks_by_size)
-        print(
-            f"write_excel peak RSS growth {small:,} -> {big:,} rows ({big / small:.0f}x): ours "
-            f"{peaks_by_size[big]['ours'] / peaks_by_size[small]['ours']:.2f}x, df.to_excel "
-            f"{peaks_by_size[big]['to_excel'] / peaks_by_size[small]['to_excel']:.2f}x"
-        )
+        for name, label in (("ours", "ours"), ("to_excel", "df.to_excel")):
+            report_growth(
+                "load_excel",
+                f"write_excel memory {name}",
+                rows=[small, big],
+                peak_mb=[peaks_by_size[small][name], peaks_by_size[big][name]],
+                label=f"write_excel peak RSS growth, {label},",
+            )
 
 
 if __name__ == "__main__":

@@ -38,7 +38,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -49,6 +48,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from _harness import Baseline, report, report_growth
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -71,9 +71,7 @@ def make_table(n_rows: int, seed: int, first_id: int = 0) -> pa.Table:
         {
             "id": pa.array(np.arange(first_id, first_id + n_rows, dtype=np.int64)),
             "categoria": pa.array(np.array(CATEGORIES)[rng.integers(0, len(CATEGORIES), n_rows)]),
-            "cliente": pa.array(
-                np.char.add("Cliente ", rng.integers(0, 100_000, n_rows).astype(str))
-            ),
+            "cliente": pa.array(np.char.add("Cliente ", rng.integers(0, 100_000, n_rows).astype(str))),
             "quantidade": pa.array(rng.integers(1, 50, n_rows).astype(np.int32)),
             "total": _decimal_from_cents(cents),
             "custo": _decimal_from_cents(cost_cents),
@@ -94,9 +92,7 @@ def _decimal_from_cents(cents: np.ndarray) -> pa.Array:
 
 def to_frame(table: pa.Table) -> pd.DataFrame:
     """What a pipeline hands the loader: exact decimals, pandas strings and datetimes."""
-    return table.to_pandas(
-        types_mapper=lambda t: pd.ArrowDtype(t) if pa.types.is_decimal(t) else None
-    )
+    return table.to_pandas(types_mapper=lambda t: pd.ArrowDtype(t) if pa.types.is_decimal(t) else None)
 
 
 # ----------------------------------------------------------------- workers
@@ -128,9 +124,7 @@ def worker(mode: str, source: str, out: str, rows: int, chunk_rows: int) -> None
     print(json.dumps({"seconds": time.perf_counter() - started, "rows": written}))
 
 
-def run_worker(
-    mode: str, source: Path, out: Path, rows: int, chunk_rows: int = CHUNK_ROWS
-) -> tuple[float, float]:
+def run_worker(mode: str, source: Path, out: Path, rows: int, chunk_rows: int = CHUNK_ROWS) -> tuple[float, float]:
     """(seconds, peak RSS in MB) of one contender in a fresh process."""
     cmd = [sys.executable, __file__, "--worker", mode, str(source), str(out), "--rows", str(rows)]
     cmd += ["--chunk-rows", str(chunk_rows)]
@@ -158,22 +152,14 @@ def check_equal(ours: Path, other: Path, name: str) -> None:
         raise AssertionError(f"{name} output differs from ours")
 
 
-def summary(times: list[float]) -> str:
-    return f"{statistics.median(times):.2f} s (min {min(times):.2f}, max {max(times):.2f})"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--quick", action="store_true", help="100,000 rows")
     parser.add_argument("--chunk-rows", type=int, default=CHUNK_ROWS, help=argparse.SUPPRESS)
     parser.add_argument("--generate", metavar="SOURCE", help=argparse.SUPPRESS)
-    parser.add_argument(
-        "--check", nargs=3, metavar=("OURS", "TO_PARQUET", "PYARROW"), help=argparse.SUPPRESS
-    )
-    parser.add_argument(
-        "--worker", nargs=3, metavar=("MODE", "SOURCE", "OUT"), help=argparse.SUPPRESS
-    )
+    parser.add_argument("--check", nargs=3, metavar=("OURS", "TO_PARQUET", "PYARROW"), help=argparse.SUPPRESS)
+    parser.add_argument("--worker", nargs=3, metavar=("MODE", "SOURCE", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     rows = 100_000 if args.quick else args.rows
     if args.worker:
@@ -207,15 +193,22 @@ def main() -> None:
                 peaks[name] = max(peaks.get(name, 0.0), peak)
         helper(["--check", *(str(out[name]) for name in CONTENDERS)])
 
-        ours = statistics.median(times["ours"])
-        ratio = {name: statistics.median(times[name]) / ours for name in CONTENDERS}
         size_mb = {name: out[name].stat().st_size / 2**20 for name in CONTENDERS}
-        print(
-            f"write_parquet {rows:,} rows: {summary(times['ours'])} = "
-            f"{ratio['to_parquet']:.2f}x df.to_parquet ({summary(times['to_parquet'])}), "
-            f"{ratio['pyarrow']:.2f}x pyarrow write_table ({summary(times['pyarrow'])}); "
-            f"peak {peaks['ours']:.0f} MB vs {peaks['to_parquet']:.0f} MB / {peaks['pyarrow']:.0f} MB; "
-            f"file {size_mb['ours']:.1f} MB vs {size_mb['to_parquet']:.1f} MB / {size_mb['pyarrow']:.1f} MB"
+        report(
+            "load_parquet",
+            "write_parquet",
+            rows=rows,
+            ours_s=times["ours"],
+            peak_mb=peaks["ours"],
+            baselines={
+                "to_parquet": Baseline(times["to_parquet"], peak_mb=peaks["to_parquet"], label="df.to_parquet"),
+                "pyarrow": Baseline(times["pyarrow"], peak_mb=peaks["pyarrow"], label="pyarrow write_table"),
+            },
+            note=(
+                f"; file {size_mb['ours']:.1f} MB vs {size_mb['to_parquet']:.1f} MB / "
+                f"{size_mb['pyarrow']:.1f} MB; same table"
+            ),
+            extra={"file_mb": {name: round(size, 2) for name, size in size_mb.items()}},
         )
 
         small = rows // 4
@@ -224,17 +217,17 @@ def main() -> None:
         stream_peaks = {}
         stream_times = {}
         for n in (small, rows):
-            seconds, peak = run_worker(
-                "stream", source, folder / f"stream_{n}.parquet", n, chunk_rows
-            )
+            seconds, peak = run_worker("stream", source, folder / f"stream_{n}.parquet", n, chunk_rows)
             stream_peaks[n], stream_times[n] = peak, seconds
             assert pq.ParquetFile(folder / f"stream_{n}.parquet").metadata.num_rows == n
-        growth = stream_peaks[rows] / stream_peaks[small]
-        print(
-            f"write_parquet streaming {chunk_rows:,}-row chunks: {small:,} rows peak "
-            f"{stream_peaks[small]:.0f} MB ({stream_times[small]:.2f} s), {rows:,} rows peak "
-            f"{stream_peaks[rows]:.0f} MB ({stream_times[rows]:.2f} s); memory growth "
-            f"{growth:.2f}x for {rows / small:.1f}x rows"
+        report_growth(
+            "load_parquet",
+            "write_parquet streaming",
+            rows=[small, rows],
+            seconds=[stream_times[small], stream_times[rows]],
+            peak_mb=[stream_peaks[small], stream_peaks[rows]],
+            label=f"write_parquet streaming {chunk_rows:,}-row chunks",
+            extra={"chunk_rows": chunk_rows, "single_timing": True},
         )
 
 

@@ -21,13 +21,14 @@ import argparse
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _harness import Baseline, report, report_growth
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
@@ -67,16 +68,20 @@ def child_env(database_url: str, data_dir: Path) -> dict[str, str]:
 
 
 def run_child(args: list[str], env: dict[str, str]) -> tuple[float, float, str]:
-    """Run a child process; return (seconds, peak RSS MB of that child, stdout)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    """Run a child process; return (seconds, peak RSS MB of that child alone, stdout)."""
     started = time.perf_counter()
-    done = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True)
-    elapsed = time.perf_counter() - started
-    if done.returncode != 0:
-        raise SystemExit(f"{' '.join(args[:4])} failed:\n{done.stdout}\n{done.stderr}")
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    # ru_maxrss of children is the max over all of them: only trust a new maximum.
-    return elapsed, max(peak, before) / 1024, done.stdout
+    with tempfile.TemporaryFile() as errors:
+        proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=errors)
+        stdout = proc.stdout.read()
+        # wait4 gives this child's own rusage; RUSAGE_CHILDREN would be the largest of all
+        # children so far (the data generator included).
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        elapsed = time.perf_counter() - started
+        if proc.returncode != 0:
+            errors.seek(0)
+            raise SystemExit(f"{' '.join(args[:4])} failed:\n{stdout.decode()}\n{errors.read().decode()}")
+    return elapsed, usage.ru_maxrss / 1024, stdout.decode()
 
 
 def manage(*args: str) -> list[str]:
@@ -100,10 +105,6 @@ def nightly_log(env: dict[str, str], *params: str) -> tuple[float, float, dict]:
     return seconds, peak, json.loads(out)
 
 
-def describe(values: list[float]) -> str:
-    return f"{statistics.median(values):.2f} s (min {min(values):.2f}, max {max(values):.2f})"
-
-
 def bench_size(backend: str, rows: int, repeat: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="dw-bench-nightly-") as tmp:
         folder = Path(tmp)
@@ -125,35 +126,51 @@ def bench_size(backend: str, rows: int, repeat: int) -> dict:
             assert log["n_inserted"] >= rows // 100, log
             increments.append(log["duration_s"])
         step_median = {name: statistics.median(s[name] for s in steps) for name in steps[0]}
-        return {"rows": rows, "generate_s": gen_s, "full": fulls, "peak": peaks, "steps": step_median, "incremental": increments}
+        return {
+            "rows": rows,
+            "generate_s": gen_s,
+            "full": fulls,
+            "peak": peaks,
+            "steps": step_median,
+            "incremental": increments,
+        }
 
 
-def report(backend: str, results: list[dict]) -> list[str]:
-    lines, failures = [], []
+def report_backend(backend: str, results: list[dict]) -> None:
+    """Print and record the full refresh, the incremental night and the growth of one backend."""
     for r in results:
-        lines.append(
-            f"nightly {backend} {r['rows']:,} orders: full refresh {describe(r['full'])}, "
-            f"peak {statistics.median(r['peak']):.0f} MB; incremental night (+1% orders) {describe(r['incremental'])} "
-            f"= {statistics.median(r['incremental']) / statistics.median(r['full']):.1%} of the full refresh "
-            f"(goal <= 10%); demo data generated in {r['generate_s']:.1f} s"
+        full_peak = statistics.median(r["peak"])
+        report(
+            "nightly",
+            f"nightly full {backend}",
+            rows=r["rows"],
+            label=f"nightly {backend} {r['rows']:,} orders: full refresh",
+            ours_s=r["full"],
+            peak_mb=full_peak,
+            note=f"; demo data generated in {r['generate_s']:.1f} s",
+            extra={"steps_s": r["steps"], "generate_s": r["generate_s"]},
         )
-        lines.append("  steps: " + ", ".join(f"{name} {s:.2f} s" for name, s in r["steps"].items()))
-        if statistics.median(r["incremental"]) > 0.10 * statistics.median(r["full"]):
-            failures.append(f"{backend} {r['rows']:,}: incremental above 10% of full")
-    small, large = results[0], results[-1]
-    if large["rows"] > small["rows"]:
-        growth = large["rows"] / small["rows"]
-        time_ratio = statistics.median(large["full"]) / statistics.median(small["full"])
-        rss_ratio = statistics.median(large["peak"]) / statistics.median(small["peak"])
-        lines.append(
-            f"nightly {backend} growth {small['rows']:,} -> {large['rows']:,} ({growth:.0f}x rows): "
-            f"time {time_ratio:.2f}x (goal <= {1.1 * growth:.0f}x), peak RSS {rss_ratio:.2f}x (goal <= 1.5x)"
+        print("  steps: " + ", ".join(f"{name} {s:.2f} s" for name, s in r["steps"].items()), flush=True)
+        report(
+            "nightly",
+            f"nightly incremental {backend}",
+            rows=r["rows"],
+            label=f"nightly {backend} {r['rows']:,} orders: incremental night (+1% orders)",
+            ours_s=r["incremental"],
+            baselines={"full": Baseline(r["full"], peak_mb=full_peak, label="full refresh")},
+            ratio="time",
+            note=" (goal <= 0.10x)",
         )
-        if time_ratio > 1.1 * growth:
-            failures.append(f"{backend}: time grows {time_ratio:.1f}x")
-        if rss_ratio > 1.5:
-            failures.append(f"{backend}: peak RSS grows {rss_ratio:.2f}x")
-    return lines + [f"  SHORT OF GOAL: {f}" for f in failures]
+    if len(results) > 1:
+        report_growth(
+            "nightly",
+            f"nightly full {backend}",
+            rows=[r["rows"] for r in results],
+            seconds=[statistics.median(r["full"]) for r in results],
+            peak_mb=[statistics.median(r["peak"]) for r in results],
+            label=f"nightly {backend} full refresh growth",
+            note=" (goals: time <= 1.1x the rows growth, peak RSS <= 1.5x)",
+        )
 
 
 def main() -> None:
@@ -167,8 +184,7 @@ def main() -> None:
     print(f"# nightly benchmark on {platform.node()} ({os.cpu_count()} cores), Python {platform.python_version()}")
     for backend in args.backends.split(","):
         results = [bench_size(backend, rows, args.repeat) for rows in sizes]
-        for line in report(backend, results):
-            print(line, flush=True)
+        report_backend(backend, results)
 
 
 if __name__ == "__main__":

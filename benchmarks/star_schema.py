@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from _harness import Baseline, report, report_growth
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -142,9 +143,7 @@ def generate(rows: int, folder: Path) -> float:
             "quantidade": quantidade,
             "total": scaled_to_decimal(total),
             "custo": scaled_to_decimal(total * rng.integers(40, 90, rows) // 100),
-            "criado_em": pd.DatetimeIndex(sold_at.astype("datetime64[us]"))
-            .tz_localize("UTC")
-            .tz_convert(TZ),
+            "criado_em": pd.DatetimeIndex(sold_at.astype("datetime64[us]")).tz_localize("UTC").tz_convert(TZ),
         }
     )
     started = time.perf_counter()
@@ -156,9 +155,7 @@ def generate(rows: int, folder: Path) -> float:
     dims_s = time.perf_counter() - started
     frames = {"orders": orders, "products": products, "categories": categories, **dims}
     for name, frame in frames.items():
-        pq.write_table(
-            pa.Table.from_pandas(frame, preserve_index=False), folder / f"{name}.parquet"
-        )
+        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), folder / f"{name}.parquet")
     return dims_s
 
 
@@ -178,9 +175,7 @@ def run_ours(data: dict[str, pd.DataFrame]) -> tuple[dict[str, float], dict[str,
 
     timings, results = {}, {}
     started = time.perf_counter()
-    results["fact"] = fact_sales(
-        data["orders"], data["dim_product"], data["dim_customer"], data["dim_category"]
-    )
+    results["fact"] = fact_sales(data["orders"], data["dim_product"], data["dim_customer"], data["dim_category"])
     timings["fact"] = time.perf_counter() - started
     started = time.perf_counter()
     results["by_category"] = sales_by_category(data["orders"], data["products"], data["categories"])
@@ -235,9 +230,7 @@ def measure(contender: str, folder: Path, keep: bool) -> dict:
     command = [sys.executable, __file__, "--worker", contender, "--folder", str(folder)]
     if keep:
         command.append("--keep")
-    out = subprocess.run(
-        [sys.executable, "-c", LAUNCHER, *command], check=True, stdout=subprocess.PIPE, text=True
-    )
+    out = subprocess.run([sys.executable, "-c", LAUNCHER, *command], check=True, stdout=subprocess.PIPE, text=True)
     return json.loads(out.stdout)
 
 
@@ -250,42 +243,24 @@ def check_equal(folder: Path) -> None:
 
     ours, theirs = read("ours_fact"), read("duckdb_fact").sort_values("order_id", ignore_index=True)
     for column in ours.columns:
-        left = (
-            ours[column].to_numpy(object)
-            if "decimal" in str(ours[column].dtype)
-            else ours[column].to_numpy()
-        )
-        right = (
-            theirs[column].to_numpy(object)
-            if "decimal" in str(theirs[column].dtype)
-            else theirs[column].to_numpy()
-        )
+        left = ours[column].to_numpy(object) if "decimal" in str(ours[column].dtype) else ours[column].to_numpy()
+        right = theirs[column].to_numpy(object) if "decimal" in str(theirs[column].dtype) else theirs[column].to_numpy()
         assert np.array_equal(left, right), f"fact_sales.{column} differs from DuckDB"
     for name in ("by_category", "by_month"):
         ours, theirs = read(f"ours_{name}"), read(f"duckdb_{name}")
         assert len(ours) == len(theirs), f"{name}: {len(ours)} rows vs DuckDB {len(theirs)}"
         key = ours.columns[0]
-        assert ours[key].astype(str).tolist() == theirs[key].astype(str).tolist(), (
-            f"{name}.{key} differs"
-        )
+        assert ours[key].astype(str).tolist() == theirs[key].astype(str).tolist(), f"{name}.{key} differs"
         for column in (
             "total_vendas",
             "receita",
             "lucro",
             *(["quantidade"] if name == "by_month" else []),
         ):
-            assert ours[column].tolist() == theirs[column].astype(ours[column].dtype).tolist(), (
-                f"{name}.{column}"
-            )
+            assert ours[column].tolist() == theirs[column].astype(ours[column].dtype).tolist(), f"{name}.{column}"
         for column, unit in (("valor_medio", Decimal("0.0001")), ("margem", Decimal("0.000001"))):
             for mine, other in zip(ours[column].tolist(), theirs[column].tolist(), strict=True):
-                assert abs(mine - Decimal(repr(other))) <= unit, (
-                    f"{name}.{column}: {mine} vs {other}"
-                )
-
-
-def stats(values: list[float]) -> str:
-    return f"{statistics.median(values):.2f} s (min {min(values):.2f}, max {max(values):.2f})"
+                assert abs(mine - Decimal(repr(other))) <= unit, f"{name}.{column}: {mine} vs {other}"
 
 
 def bench(rows: int, repeat: int) -> float:
@@ -300,20 +275,28 @@ def bench(rows: int, repeat: int) -> float:
                 check_equal(folder)
         peak = {c: max(r["peak_kib"] for r in rs) / 1024 for c, rs in runs.items()}
         total = {c: [sum(r["timings"].values()) for r in rs] for c, rs in runs.items()}
-        print(
-            f"star_schema {rows:,} orders: fact_sales + sales_by_category + sales_by_period "
-            f"{stats(total['ours'])} = {statistics.median(total['ours']) / statistics.median(total['duckdb']):.2f}x "
-            f"DuckDB SQL {stats(total['duckdb'])}, peak {peak['ours']:.0f} MB vs DuckDB {peak['duckdb']:.0f} MB "
-            f"(results equal)",
-            flush=True,
+        report(
+            "transforms",
+            "star_schema",
+            rows=rows,
+            label=f"star_schema {rows:,} orders",
+            ours_label="fact_sales + sales_by_category + sales_by_period",
+            ours_s=total["ours"],
+            peak_mb=peak["ours"],
+            baselines={"duckdb": Baseline(total["duckdb"], peak_mb=peak["duckdb"], label="DuckDB SQL")},
+            ratio="time",
+            note="; results equal",
+            extra={"dimensions_s": dims_s},
         )
         for part in ("fact", "by_category", "by_month"):
-            mine = [r["timings"][part] for r in runs["ours"]]
-            theirs = [r["timings"][part] for r in runs["duckdb"]]
-            print(
-                f"  {part} {rows:,}: {stats(mine)} = "
-                f"{statistics.median(mine) / statistics.median(theirs):.2f}x DuckDB {stats(theirs)}",
-                flush=True,
+            report(
+                "transforms",
+                f"star_schema {part}",
+                rows=rows,
+                label=f"  {part} {rows:,}",
+                ours_s=[r["timings"][part] for r in runs["ours"]],
+                baselines={"duckdb": Baseline([r["timings"][part] for r in runs["duckdb"]], label="DuckDB")},
+                ratio="time",
             )
         print(
             f"  dimensions (10,000 products x 2 builds, 100,000 customers): {dims_s:.2f} s",
@@ -323,14 +306,10 @@ def bench(rows: int, repeat: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, action="append", help="orders to generate (repeatable)")
     parser.add_argument("--quick", action="store_true", help="100,000 orders")
-    parser.add_argument(
-        "--repeat", type=int, default=3, help="timings per contender (>= 3 for a report)"
-    )
+    parser.add_argument("--repeat", type=int, default=3, help="timings per contender (>= 3 for a report)")
     parser.add_argument("--worker", choices=["ours", "duckdb"], help=argparse.SUPPRESS)
     parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--keep", action="store_true", help=argparse.SUPPRESS)
@@ -341,11 +320,7 @@ def main() -> None:
     sizes = [100_000] if args.quick else (args.rows or [1_000_000, 10_000_000])
     times = [bench(rows, args.repeat) for rows in sizes]
     if len(sizes) > 1:
-        print(
-            f"growth {sizes[0]:,} -> {sizes[-1]:,} orders ({sizes[-1] / sizes[0]:.0f}x): "
-            f"time {times[-1] / times[0]:.1f}x",
-            flush=True,
-        )
+        report_growth("transforms", "star_schema", rows=sizes, seconds=times, label="star_schema growth")
 
 
 if __name__ == "__main__":

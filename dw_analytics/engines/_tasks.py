@@ -45,6 +45,11 @@ def _finish(report: PartitionReport) -> PartitionReport:
     return report
 
 
+def identity(value: Any) -> Any:
+    """The value itself: a task that holds shared task arguments on the cluster."""
+    return value
+
+
 def run_bound(func: Callable[..., Any], partition: Partition, bound: tuple[Any, ...] | None, *args: Any) -> Any:
     """``func(partition, *args)`` after giving a :class:`MappedPartition` its arguments back.
 

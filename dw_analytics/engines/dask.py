@@ -183,9 +183,13 @@ class DaskEngine(Engine):
         return futures
 
     def _scattered(self, value: Any, *, always: bool = False) -> Any:
-        """A future of ``value`` on every worker when it is big (a DataFrame, or ``always``)."""
+        """``value`` as a future when it is big (a DataFrame, or ``always``): sent to the cluster once.
+
+        Not ``client.scatter``: scattered data lost with a dead worker cannot be
+        recomputed, whereas a task holding the value is simply re-run.
+        """
         if always or isinstance(value, pd.DataFrame):
-            return self.client.scatter([value], broadcast=True, hash=False)[0]
+            return self.client.submit(_tasks.identity, value, pure=False)
         return value
 
     def _settle(self, futures: Sequence[Any], partitions: Sequence[Partition]) -> None:

@@ -78,8 +78,11 @@ class SyncPipeline(BasePipeline):
         "watermark_name": str,
     }
 
-    def __init__(self, *, source_url: str | sa.Engine, **params: Any) -> None:
-        engine = source_url if isinstance(source_url, sa.Engine) else _engine(source_url)
+    def __init__(self, *, source_url: str | sa.Engine | None = None, **params: Any) -> None:
+        source_url = source_url or params.get("source")  # run_pipeline sync --param source=URL
+        if not source_url:
+            raise ConfigurationError("sync needs the source database URL (--source)")
+        engine = source_url if isinstance(source_url, sa.Engine) else _engine(str(source_url))
         params["source"] = engine.url.render_as_string(hide_password=True)
         super().__init__(**params)
         p = self.params

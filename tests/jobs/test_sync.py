@@ -215,3 +215,18 @@ def test_source_columns_that_match_no_field_are_refused_and_nothing_is_written(t
     with pytest.raises(SyncError, match="'extra' match no field of sales.Destino"):
         sync_source(f"sqlite:///{source}", table="t", to="sales.Destino", key="id_externo")
     assert not Destino.objects.exists()
+
+
+@pytest.mark.django_db
+def test_sync_also_runs_from_run_pipeline_with_text_parameters(tmp_path):
+    source = tmp_path / "legacy.db"
+    with sqlite3.connect(source) as connection:
+        connection.execute("CREATE TABLE t (codigo TEXT, valor NUMERIC(14, 2), data DATE)")
+        connection.execute("INSERT INTO t VALUES ('R1', '7.70', '2026-04-01')")
+    call_command(
+        "run_pipeline", "sync", "--param", f"source=sqlite:///{source}", "--param", "table=t",
+        "--param", "model=sales.Destino", "--param", "keys=id_externo", "--param", 'mapping={"codigo": "id_externo"}',
+    )  # fmt: skip
+    assert_frame_equal(
+        _destinos(), pd.DataFrame({"id_externo": ["R1"], "valor": [Decimal("7.70")], "data": [dt.date(2026, 4, 1)]})
+    )

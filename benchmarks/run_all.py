@@ -1,0 +1,765 @@
+"""Run every benchmark script, collect their results and write RESULTS.md and the scale curve.
+
+Each script runs in its own process with ``DW_BENCH_RESULTS`` pointing at one JSON-lines
+file, so whatever it reports through ``benchmarks/_harness.py`` lands there. A script that
+prints its lines without the harness is still covered: its printed comparison lines are
+parsed (``PRINTED_PARSERS``) and whatever cannot be parsed is kept verbatim. Then:
+
+* ``RESULTS.md``: the machine, the goals (``check.py``), one table per area (our figure,
+  each baseline's figure from the same run, the ratio, peak RSS), growth tables, the scale
+  curve and every script's output;
+* ``scale_curve.png``: time and peak RSS of the nightly refresh and the CSV rollup against
+  the number of rows;
+* ``RESULTS.jsonl``: the raw records (``check.py`` reads them).
+
+Usage::
+
+    python benchmarks/run_all.py                      # full run (hours): make bench
+    python benchmarks/run_all.py --quick --out-dir /tmp/q   # 100,000 rows: make bench-quick
+    python benchmarks/run_all.py --only nightly,csv_rollup --scale-rows 100000,300000,1000000 \\
+        --script-args "nightly=--backends sqlite" --out-dir /tmp/scale
+    python benchmarks/run_all.py --render /tmp/q/RESULTS.jsonl --out-dir benchmarks
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib.metadata
+import json
+import os
+import platform
+import re
+import shlex
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+import check  # noqa: E402
+from _harness import RESULTS_ENV, SCRIPT_ENV, read_results  # noqa: E402
+
+PG_SERVER = os.environ.get("DW_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+DEFAULT_SCALE_ROWS = (1_000_000, 3_000_000, 10_000_000)
+AREAS = {
+    "extract": "Extract (read_queryset)",
+    "csv": "CSV (read_csv_chunks + rollup)",
+    "transforms": "Transforms (star schema)",
+    "load_models": "Load models (write_model)",
+    "load_parquet": "Load Parquet (write_parquet)",
+    "load_excel": "Load Excel (write_excel)",
+    "nightly": "Nightly refresh",
+    "ondemand": "On-demand jobs",
+    "dask": "Dask engine",
+}
+
+
+@dataclass(frozen=True)
+class Script:
+    """One benchmark script and how to run it.
+
+    Attributes:
+        name: File stem in ``benchmarks/``.
+        full: Argument lists of the full run (one process each).
+        quick: Argument lists of the quick run.
+        databases: PostgreSQL databases the script creates and drops (LIKE patterns):
+            the runner waits while another run is using them.
+        scale: How ``--scale-rows`` turns into argument lists (None: not on the curve).
+    """
+
+    name: str
+    full: list[list[str]]
+    quick: list[list[str]] = field(default_factory=lambda: [["--quick"]])
+    databases: tuple[str, ...] = ()
+    scale: Callable[[list[int]], list[list[str]]] | None = None
+
+
+SCRIPTS: list[Script] = [
+    Script("extract_queryset", [[]], databases=("dw_bench_extract",)),
+    Script(
+        "csv_rollup",
+        [["--rows", str(n)] for n in DEFAULT_SCALE_ROWS],
+        scale=lambda sizes: [["--rows", str(n)] for n in sizes],
+    ),
+    Script("star_schema", [[]]),
+    Script("load_models", [[]], databases=("dw_bench_load_%",)),
+    Script("load_parquet", [[]]),
+    Script("load_excel", [[]]),
+    Script(
+        "nightly",
+        [["--rows", ",".join(map(str, DEFAULT_SCALE_ROWS))]],
+        databases=("dw_bench_nightly",),
+        scale=lambda sizes: [["--rows", ",".join(map(str, sizes))]],
+    ),
+    Script("ondemand", [[]]),
+    Script("dask_scale", [[]]),
+]
+
+# -- printed lines of scripts that do not report through the harness --------------------------
+
+_T = r"(\d+(?:\.\d+)?) s \(min (\d+(?:\.\d+)?), max (\d+(?:\.\d+)?)\)"
+
+
+def _timing(median: str, low: str, high: str, peak: str | None = None) -> dict[str, Any]:
+    return {
+        "times_s": None,
+        "median_s": float(median),
+        "min_s": float(low),
+        "max_s": float(high),
+        "peak_mb": float(peak) if peak else None,
+    }
+
+
+def _number(text: str) -> int:
+    return int(text.replace(",", ""))
+
+
+def _comparison(area: str, name: str, rows: int | None, ours: dict, baselines: dict, line: str, **more) -> dict:
+    for baseline in baselines.values():
+        if "speedup" not in baseline:
+            baseline["speedup"] = baseline["median_s"] / ours["median_s"] if ours["median_s"] else None
+        baseline["time_ratio"] = 1 / baseline["speedup"] if baseline["speedup"] else None
+    return {
+        "kind": "comparison",
+        "area": area,
+        "name": name,
+        "rows": rows,
+        "ours": {"label": None, **ours},
+        "baselines": baselines,
+        "line": line,
+        "extra": {},
+        "warnings": [],
+        "source": "printed",
+        **more,
+    }
+
+
+def _parse_load_models(line: str) -> list[dict]:
+    append = re.match(
+        rf"write_model (\S+) append ([\d,]+) rows: {_T} = ([\d.]+)x bulk_create \({_T}\)"
+        rf"(?:, ([\d.]+)x raw executemany \({_T}\))?; peak RSS (.*)$",
+        line,
+    )
+    if append:
+        g = append.groups()
+        peaks = dict(re.findall(r"(\w+) ([\d.]+) MB", g[-1]))
+        baselines = {
+            "bulk_create": {
+                "label": "bulk_create(batch_size=1000)",
+                **_timing(*g[6:9], peaks.get("bulk_create")),
+                "speedup": float(g[5]),
+            }
+        }
+        if g[9]:
+            baselines["executemany"] = {
+                "label": "raw executemany",
+                **_timing(*g[10:13], peaks.get("executemany")),
+                "speedup": float(g[9]),
+            }
+        ours = _timing(*g[2:5], peaks.get("ours"))
+        return [_comparison("load_models", f"write_model {g[0]} append", _number(g[1]), ours, baselines, line)]
+    upsert = re.match(
+        rf"write_model (\S+) upsert ([\d,]+) rows \(([\d,]+) conflicting, ([\d,]+) new\): {_T} = ([\d.]+)x "
+        rf"bulk_create\(update_conflicts=True\) \({_T}\); peak RSS ours ([\d.]+) MB, bulk_create ([\d.]+) MB",
+        line,
+    )
+    if upsert:
+        g = upsert.groups()
+        baselines = {
+            "bulk_create": {
+                "label": "bulk_create(update_conflicts=True)",
+                **_timing(*g[8:11], g[12]),
+                "speedup": float(g[7]),
+            }
+        }
+        record = _comparison(
+            "load_models", f"write_model {g[0]} upsert", _number(g[1]), _timing(*g[4:7], g[11]), baselines, line
+        )
+        record["extra"] = {"conflicting": _number(g[2]), "new": _number(g[3])}
+        return [record]
+    return []
+
+
+def _parse_ondemand(line: str) -> list[dict]:
+    found = re.match(
+        rf"(.+?) ([\d,]+)( of [\d,]+)? rows: {_T}, = ([\d.]+)x (.+) \(([\d.]+) s, peak ([\d.]+) MB\), peak ([\d.]+) MB$",
+        line,
+    )
+    if not found:
+        return []
+    g = found.groups()
+    baselines = {
+        "baseline": {
+            "label": g[7],
+            "times_s": None,
+            "median_s": float(g[8]),
+            "min_s": None,
+            "max_s": None,
+            "peak_mb": float(g[9]),
+            "speedup": float(g[6]),
+        }
+    }
+    record = _comparison("ondemand", g[0], _number(g[1]), _timing(*g[3:6], g[10]), baselines, line)
+    if g[2]:
+        record["extra"] = {"of_rows": _number(g[2].removeprefix(" of "))}
+    return [record]
+
+
+def _parse_dask(line: str) -> list[dict]:
+    found = re.match(
+        rf"(sales_by_category|fact build \+ snapshot) ([\d,]+) rows: dask {_T} = ([\d.]+)x pandas engine {_T}; "
+        r"peak per dask worker ([\d.]+) MB, dask client ([\d.]+) MB, pandas engine ([\d.]+) MB",
+        line,
+    )
+    if found:
+        g = found.groups()
+        operation = "sales" if g[0] == "sales_by_category" else "fact"
+        time_ratio = float(g[5])
+        baselines = {
+            "pandas": {
+                "label": "pandas engine",
+                **_timing(*g[6:9], g[11]),
+                "speedup": 1 / time_ratio if time_ratio else None,
+            }
+        }
+        record = _comparison(
+            "dask", f"dask {operation}", _number(g[1]), _timing(*g[2:5], g[9]), baselines, line, ratio_style="time"
+        )
+        record["extra"] = {"dask_client_peak_mb": float(g[10]), "ours_peak": "largest dask worker"}
+        return [record]
+    growth = re.match(
+        r"(sales|fact) (pandas|dask) (?:per-worker )?peak RSS: ([\d.]+) MB at ([\d,]+) rows -> "
+        r"([\d.]+) MB at ([\d,]+) rows",
+        line,
+    )
+    if growth:
+        operation, engine, p0, n0, p1, n1 = growth.groups()
+        name = f"dask {operation} memory" + ("" if engine == "dask" else " (pandas engine)")
+        rows = [_number(n0), _number(n1)]
+        return [
+            {
+                "kind": "growth",
+                "area": "dask",
+                "name": name,
+                "points": [
+                    {"rows": rows[0], "seconds": None, "peak_mb": float(p0)},
+                    {"rows": rows[1], "seconds": None, "peak_mb": float(p1)},
+                ],
+                "rows_ratio": rows[1] / rows[0],
+                "time_ratio": None,
+                "rss_ratio": float(p1) / float(p0),
+                "line": line,
+                "extra": {},
+                "source": "printed",
+            }
+        ]
+    return []
+
+
+PRINTED_PARSERS: dict[str, Callable[[str], list[dict]]] = {
+    "load_models": _parse_load_models,
+    "ondemand": _parse_ondemand,
+    "dask_scale": _parse_dask,
+}
+AREA_OF_SCRIPT = {
+    "extract_queryset": "extract",
+    "csv_rollup": "csv",
+    "star_schema": "transforms",
+    "load_models": "load_models",
+    "load_parquet": "load_parquet",
+    "load_excel": "load_excel",
+    "nightly": "nightly",
+    "ondemand": "ondemand",
+    "dask_scale": "dask",
+}
+
+
+def records_from_output(script: str, lines: Iterable[str]) -> list[dict]:
+    """Records recovered from a script's printed lines (parsed, else kept verbatim).
+
+    Example::
+
+        records_from_output("dask_scale", ["sales_by_category 100,000 rows: dask 1.00 s ..."])
+    """
+    parser = PRINTED_PARSERS.get(script)
+    records = []
+    for line in lines:
+        if line.startswith(("#", " ")) or " s (min " not in line and " MB" not in line:
+            continue
+        parsed = parser(line) if parser else []
+        for record in parsed:
+            record["script"] = script
+        records.extend(
+            parsed or [{"kind": "line", "area": AREA_OF_SCRIPT.get(script, script), "script": script, "line": line}]
+        )
+    return records
+
+
+# -- machine -------------------------------------------------------------------------------------
+
+
+def _version(package: str) -> str:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def machine_description() -> dict[str, str]:
+    """CPU, cores, memory and the versions every figure depends on.
+
+    Example::
+
+        machine_description()["cores"]  # '2'
+    """
+    cpu = platform.processor() or platform.machine()
+    memory = "?"
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+        cpu = next((line.split(":", 1)[1].strip() for line in info.splitlines() if "model name" in line), cpu)
+        kib = next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines() if "MemTotal" in line)
+        memory = f"{int(kib) / 2**20:.1f} GiB"
+    except (OSError, StopIteration):
+        pass
+    try:
+        import psycopg
+
+        with psycopg.connect(PG_SERVER, connect_timeout=5) as connection:
+            postgres = connection.execute("SHOW server_version").fetchone()[0]
+    except Exception as error:  # any failure: the description says why instead of stopping the run
+        postgres = f"unavailable ({type(error).__name__})"
+    return {
+        "cpu": cpu,
+        "cores": str(os.cpu_count()),
+        "memory": memory,
+        "load average at start": " ".join(f"{x:.1f}" for x in os.getloadavg()),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "pandas": _version("pandas"),
+        "pyarrow": _version("pyarrow"),
+        "numpy": _version("numpy"),
+        "django": _version("django"),
+        "sqlite": sqlite3.sqlite_version,
+        "postgresql server": postgres,
+        "duckdb": _version("duckdb"),
+        "dask": _version("dask"),
+        "psycopg": _version("psycopg"),
+    }
+
+
+def _git_commit() -> str:
+    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True)
+    return (done.stdout.strip() or "?") + (" (with uncommitted changes)" if dirty.stdout.strip() else "")
+
+
+# -- running -------------------------------------------------------------------------------------
+
+
+def wait_for_databases(patterns: tuple[str, ...], timeout_s: float) -> None:
+    """Wait while another run uses the PostgreSQL databases a script will drop and recreate.
+
+    The scripts use fixed database names; two runs at once on a shared server would drop each
+    other's database. Best effort: no server, no wait.
+    """
+    if not patterns:
+        return
+    try:
+        import psycopg
+
+        deadline = time.monotonic() + timeout_s
+        with psycopg.connect(PG_SERVER, autocommit=True, connect_timeout=5) as connection:
+            while True:
+                busy = connection.execute(
+                    "SELECT DISTINCT datname FROM pg_stat_activity WHERE datname LIKE ANY(%s)", [list(patterns)]
+                ).fetchall()
+                if not busy or time.monotonic() > deadline:
+                    break
+                names = ", ".join(name for (name,) in busy)
+                print(f"# waiting: another run is using {names}", flush=True)
+                time.sleep(15)
+    except Exception as error:  # the wait is a courtesy, not a requirement
+        print(f"# could not check PostgreSQL activity: {error}", flush=True)
+
+
+def run_script(
+    script: str, args: list[str], results: Path, *, timeout_s: float | None, echo: Callable[[str], None]
+) -> dict[str, Any]:
+    """Run one script; stream its output; return its ``script`` record (records appended to ``results``)."""
+    env = {**os.environ, RESULTS_ENV: str(results), SCRIPT_ENV: script, "PYTHONUNBUFFERED": "1"}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    command = [sys.executable, str(HERE / f"{script}.py"), *args]
+    echo(f"$ {shlex.join(['python', f'benchmarks/{script}.py', *args])}")
+    before = len(read_results(results)) if results.exists() else 0
+    started = time.perf_counter()
+    lines: list[str] = []
+    with tempfile.TemporaryFile(mode="w+", encoding="utf-8") as errors:
+        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=errors, text=True)
+        watchdog = threading.Timer(timeout_s, proc.kill) if timeout_s else None
+        if watchdog:
+            watchdog.start()
+        try:
+            assert proc.stdout is not None
+            for text in proc.stdout:
+                lines.append(text.rstrip("\n"))
+                echo(lines[-1])
+            returncode = proc.wait()
+        except KeyboardInterrupt:
+            proc.kill()
+            raise
+        finally:
+            if watchdog:
+                watchdog.cancel()
+        timed_out = bool(watchdog) and time.perf_counter() - started >= timeout_s and returncode < 0
+        errors.seek(0)
+        stderr_tail = errors.read().splitlines()[-40:]
+    if returncode != 0 and stderr_tail:
+        print("\n".join(stderr_tail), file=sys.stderr, flush=True)
+    seconds = time.perf_counter() - started
+    new = read_results(results)[before:] if results.exists() else []
+    reported = sum(1 for r in new if r.get("kind") in ("comparison", "growth"))
+    if not reported:  # not through the harness: recover the printed lines
+        with results.open("a", encoding="utf-8") as handle:
+            for record in records_from_output(script, lines):
+                record["args"] = args
+                handle.write(json.dumps(record) + "\n")
+    return {
+        "kind": "script",
+        "script": script,
+        "args": args,
+        "returncode": -1 if timed_out else returncode,
+        "timed_out": timed_out,
+        "seconds": seconds,
+        "reported": reported,
+        "stdout": lines,
+        "stderr_tail": stderr_tail if returncode != 0 else [],
+    }
+
+
+def plan(mode: str, only: set[str] | None, scale_rows: list[int] | None, extra: dict[str, list[str]]) -> list:
+    """(script, args) pairs of a run, in order."""
+    steps = []
+    for script in SCRIPTS:
+        if only and script.name not in only:
+            continue
+        if scale_rows and script.scale:
+            invocations = script.scale(scale_rows)
+        else:
+            invocations = script.quick if mode == "quick" else script.full
+        steps.extend((script, [*args, *extra.get(script.name, [])]) for args in invocations)
+    return steps
+
+
+# -- rendering -----------------------------------------------------------------------------------
+
+
+def _s(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f} s"
+
+
+def _mb(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0f} MB"
+
+
+def _timing_cell(entry: dict[str, Any]) -> str:
+    if entry.get("min_s") is None:
+        return _s(entry.get("median_s"))
+    return f"{entry['median_s']:.2f} s ({entry['min_s']:.2f}–{entry['max_s']:.2f})"
+
+
+def _ratio_cell(baseline: dict[str, Any]) -> str:
+    speedup = baseline.get("speedup")
+    if not speedup:
+        return "–"
+    return f"**{speedup:.2f}x faster**" if speedup >= 1 else f"{1 / speedup:.2f}x slower"
+
+
+def _rows(value: int | None) -> str:
+    return "–" if value is None else f"{value:,}"
+
+
+def _escape(text: str) -> str:
+    return str(text).replace("|", "\\|")
+
+
+def render_markdown(records: list[dict[str, Any]]) -> str:
+    """RESULTS.md from the records of one run."""
+    run = next((r for r in records if r.get("kind") == "run"), {})
+    scripts = [r for r in records if r.get("kind") == "script"]
+    mode = run.get("mode", "?")
+    out = ["# Benchmark results", ""]
+    started = run.get("started_at", "?")
+    if mode == "quick":
+        out += [
+            f"> **Quick run** (`make bench-quick`: 100,000 rows per script) of {started}. These figures only show",
+            "> that every script works; the claims are about 1M–10M rows: see a full `make bench` run.",
+        ]
+    elif mode == "full":
+        out += [f"> Full run (`make bench`) of {started}."]
+    else:
+        out += [f"> Partial run of {started}: `{run.get('command', '?')}`."]
+    total = sum(s.get("seconds", 0) for s in scripts)
+    out += [
+        ">",
+        f"> Commit {run.get('commit', '?')}; {len(scripts)} script runs, {total / 60:.1f} min in all. "
+        "Every ratio compares figures measured in the same run on the same data "
+        "(median of 3 timings, min–max in brackets; peak RSS of a process that did only that job).",
+        "",
+        "Regenerate: `make bench` (full, hours) or `make bench-quick`; check the goals: `make bench-check`.",
+        "",
+        "## Machine",
+        "",
+        "| | |",
+        "|---|---|",
+    ]
+    out += [f"| {key} | {_escape(value)} |" for key, value in run.get("machine", {}).items()]
+
+    failed = [s for s in scripts if s["returncode"] != 0]
+    if failed:
+        out += ["", "## Failures", ""]
+        for s in failed:
+            why = "timed out" if s.get("timed_out") else f"exit code {s['returncode']}"
+            out.append(f"- `benchmarks/{s['script']}.py {' '.join(s['args'])}`: {why}")
+
+    any_size = mode != "full"
+    outcomes = check.evaluate(records, any_size=any_size)
+    out += ["", "## Goals", ""]
+    if any_size:
+        out += ["Checked at the sizes of this run (the goals are stated for 1M / 10M rows).", ""]
+    out += ["| status | goal | measured |", "|---|---|---|"]
+    badge = {"met": "met", "short": "**SHORT**", "missing": "not measured"}
+    for outcome in outcomes:
+        measured = (
+            "; ".join(f"{check.format_value(outcome.goal, v)} at {where}" for where, v in outcome.values)
+            or outcome.detail
+        )
+        out.append(f"| {badge[outcome.status]} | {_escape(outcome.goal.claim)} | {_escape(measured)} |")
+
+    comparisons = [r for r in records if r.get("kind") == "comparison"]
+    growths = [r for r in records if r.get("kind") == "growth"]
+    verbatim = [r for r in records if r.get("kind") == "line"]
+    for area, title in AREAS.items():
+        mine = [r for r in comparisons if r["area"] == area]
+        grown = [r for r in growths if r["area"] == area]
+        lines = [r for r in verbatim if r["area"] == area]
+        ran = [s for s in scripts if AREA_OF_SCRIPT.get(s["script"]) == area]
+        out += ["", f"## {title}", ""]
+        if not (mine or grown or lines):
+            out.append("Not measured in this run." if not ran else "No result recorded (see the script output).")
+            continue
+        if mine:
+            out += [
+                "| measurement | rows | ours | ours peak | baseline | baseline time | baseline peak | ours vs baseline |",
+                "|---|--:|--:|--:|---|--:|--:|--:|",
+            ]
+            for r in mine:
+                head = f"{_escape(r['name'])}" + (" ¹" if r.get("source") == "printed" else "")
+                ours = r["ours"]
+                base_items = list(r["baselines"].items()) or [(None, None)]
+                for index, (_key, base) in enumerate(base_items):
+                    first = index == 0
+                    out.append(
+                        "| "
+                        + " | ".join(
+                            [
+                                head if first else "",
+                                _rows(r.get("rows")) if first else "",
+                                _timing_cell(ours) if first else "",
+                                _mb(ours.get("peak_mb")) if first else "",
+                                _escape(base["label"]) if base else "–",
+                                _timing_cell(base) if base else "–",
+                                _mb(base.get("peak_mb")) if base else "–",
+                                _ratio_cell(base) if base else "–",
+                            ]
+                        )
+                        + " |"
+                    )
+            if any(r.get("source") == "printed" for r in mine):
+                out += ["", "¹ parsed from the script's printed line (it does not report through the harness yet)."]
+        if grown:
+            out += [
+                "",
+                "| growth | rows | time growth | peak RSS growth | points |",
+                "|---|--:|--:|--:|---|",
+            ]
+            for r in grown:
+                points = ", ".join(
+                    f"{p['rows']:,}: " + " / ".join(x for x in (_s(p["seconds"]), _mb(p["peak_mb"])) if x != "–")
+                    for p in r["points"]
+                )
+                time_growth = f"{r['time_ratio']:.2f}x" if r.get("time_ratio") else "–"
+                rss_growth = f"{r['rss_ratio']:.2f}x" if r.get("rss_ratio") else "–"
+                span = f"{r['points'][0]['rows']:,} → {r['points'][-1]['rows']:,} ({r['rows_ratio']:.0f}x)"
+                out.append(f"| {_escape(r['name'])} | {span} | {time_growth} | {rss_growth} | {points} |")
+        if lines:
+            out += ["", "Printed lines kept verbatim (not parsed):", "", "```"]
+            out += [r["line"] for r in lines]
+            out += ["```"]
+
+    curve = scale_points(records)
+    out += ["", "## Scale curve", ""]
+    if curve:
+        out += ["![time and peak RSS against rows](scale_curve.png)", ""]
+        out += ["| job | rows | time (median) | peak RSS |", "|---|--:|--:|--:|"]
+        for label, points in curve.items():
+            out += [f"| {label} | {n:,} | {_s(t)} | {_mb(p)} |" for n, t, p in points]
+    else:
+        out.append("No nightly or CSV rollup measurement in this run.")
+
+    out += ["", "## Script output", ""]
+    for s in scripts:
+        status = "ok" if s["returncode"] == 0 else "FAILED"
+        how = "harness" if s.get("reported") else "printed lines"
+        out += [
+            "<details>",
+            f"<summary><code>benchmarks/{s['script']}.py {' '.join(s['args'])}</code>: {status}, "
+            f"{s['seconds']:.0f} s, results via {how}</summary>",
+            "",
+            "```",
+            *s["stdout"],
+            "```",
+            "</details>",
+            "",
+        ]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def scale_points(records: list[dict[str, Any]]) -> dict[str, list[tuple[int, float | None, float | None]]]:
+    """Curve label -> [(rows, median seconds, peak MB)] for the nightly refresh and the CSV rollup."""
+    curves: dict[str, dict[int, tuple[float | None, float | None]]] = {}
+    for r in records:
+        if r.get("kind") != "comparison" or r.get("rows") is None:
+            continue
+        if r["name"] == "csv_rollup":
+            curves.setdefault("CSV rollup (ours)", {})[r["rows"]] = (r["ours"]["median_s"], r["ours"]["peak_mb"])
+            duckdb = r["baselines"].get("duckdb")
+            if duckdb:
+                curves.setdefault("CSV rollup (DuckDB)", {})[r["rows"]] = (duckdb["median_s"], duckdb["peak_mb"])
+        elif r["name"].startswith("nightly full "):
+            backend = r["name"].removeprefix("nightly full ")
+            curves.setdefault(f"nightly full refresh ({backend})", {})[r["rows"]] = (
+                r["ours"]["median_s"],
+                r["ours"]["peak_mb"],
+            )
+    return {label: [(n, *points[n]) for n in sorted(points)] for label, points in curves.items()}
+
+
+def draw_scale_curve(records: list[dict[str, Any]], path: Path, title: str) -> bool:
+    """Draw time and peak RSS against rows (log scales) as a PNG; False when there is nothing to draw."""
+    curves = scale_points(records)
+    if not curves:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for label, points in curves.items():
+        style = "--" if "DuckDB" in label else "-"
+        rows = [n for n, _, _ in points]
+        left.plot(rows, [t for _, t, _ in points], style, marker="o", label=label)
+        right.plot(rows, [p for _, _, p in points], style, marker="o", label=label)
+    for axis, ylabel in ((left, "time (s, median)"), (right, "peak RSS (MB)")):
+        axis.set_xscale("log")
+        axis.set_xlabel("rows")
+        axis.set_ylabel(ylabel)
+        axis.grid(True, which="both", alpha=0.3)
+    left.set_yscale("log")
+    right.set_ylim(bottom=0)
+    right.legend(fontsize=8, loc="best")
+    figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return True
+
+
+def write_outputs(records: list[dict[str, Any]], out_dir: Path) -> None:
+    """RESULTS.md and scale_curve.png in ``out_dir`` from the records of one run."""
+    run = next((r for r in records if r.get("kind") == "run"), {})
+    title = f"{run.get('mode', '?')} run of {run.get('started_at', '?')}"
+    draw_scale_curve(records, out_dir / "scale_curve.png", f"Scale curve, {title}")
+    (out_dir / "RESULTS.md").write_text(render_markdown(records), encoding="utf-8")
+
+
+def _script_args(values: list[str]) -> dict[str, list[str]]:
+    extra: dict[str, list[str]] = {}
+    for value in values:
+        name, _, args = value.partition("=")
+        extra.setdefault(name.strip(), []).extend(shlex.split(args))
+    return extra
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="100,000 rows per script (make bench-quick)")
+    parser.add_argument("--only", help="comma-separated script names")
+    parser.add_argument("--scale-rows", help="sizes of the scale curve (nightly, csv_rollup), e.g. 1000000,3000000")
+    parser.add_argument("--script-args", action="append", default=[], help='extra arguments: "nightly=--repeat 3"')
+    parser.add_argument("--out-dir", default=str(HERE), help="where RESULTS.md, RESULTS.jsonl and the PNG go")
+    parser.add_argument("--timeout", type=float, help="seconds per script process (default: none; quick: 1200)")
+    parser.add_argument("--wait-for-db", type=float, default=1800, help="max seconds to wait for a busy bench DB")
+    parser.add_argument("--render", metavar="JSONL", help="only render RESULTS.md and the PNG from a results file")
+    args = parser.parse_args(argv)
+    out_dir = Path(args.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if args.render:
+        write_outputs(read_results(args.render), out_dir)
+        print(f"# wrote {out_dir / 'RESULTS.md'}")
+        return 0
+
+    only = set(args.only.split(",")) if args.only else None
+    unknown = (only or set()) - {s.name for s in SCRIPTS}
+    if unknown:
+        parser.error(f"unknown script(s) {sorted(unknown)}; known: {', '.join(s.name for s in SCRIPTS)}")
+    scale_rows = [int(n) for n in args.scale_rows.split(",")] if args.scale_rows else None
+    mode = "quick" if args.quick else "full"
+    if only or scale_rows or args.script_args:
+        mode = f"partial {mode}"
+    timeout = args.timeout or (1200 if args.quick else None)
+    results = out_dir / "RESULTS.jsonl"
+    machine = machine_description()
+    run = {
+        "kind": "run",
+        "mode": mode,
+        "started_at": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "command": shlex.join(["python", "benchmarks/run_all.py", *(argv if argv is not None else sys.argv[1:])]),
+        "commit": _git_commit(),
+        "machine": machine,
+    }
+    results.write_text(json.dumps(run) + "\n", encoding="utf-8")
+    print(f"# {mode} benchmark run -> {results}")
+    print("# machine: " + "; ".join(f"{k} {v}" for k, v in machine.items()), flush=True)
+
+    failures = []
+    for script, script_args in plan(mode.split()[-1], only, scale_rows, _script_args(args.script_args)):
+        wait_for_databases(script.databases, args.wait_for_db)
+        outcome = run_script(script.name, script_args, results, timeout_s=timeout, echo=lambda s: print(s, flush=True))
+        with results.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(outcome) + "\n")
+        if outcome["returncode"] != 0:
+            failures.append(f"benchmarks/{script.name}.py {' '.join(script_args)}")
+            print(f"# FAILED: {failures[-1]} (exit code {outcome['returncode']})", flush=True)
+        elif not outcome["reported"]:
+            print(f"# {script.name}: no harness records; printed lines parsed instead", flush=True)
+
+    write_outputs(read_results(results), out_dir)
+    print(f"# wrote {out_dir / 'RESULTS.md'} and {out_dir / 'scale_curve.png'}")
+    if failures:
+        print("# failed: " + "; ".join(failures), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
