@@ -285,6 +285,8 @@ class PostgresTarget:
         self.server = server.rstrip("/")
         self.admin = psycopg.connect(f"{self.server}/postgres", autocommit=True)
         self.created: list[str] = []
+        # Per-run names: two runs of this script at once must not share databases.
+        self.prefix = f"dw_bench_load_{os.getpid()}"
 
     def _create(self, name: str, template: str | None = None) -> None:
         self.admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
@@ -293,13 +295,13 @@ class PostgresTarget:
             self.created.append(name)
 
     def prepare(self, key: str, prefill: str | None) -> None:
-        name = f"dw_bench_load_{key}"
+        name = f"{self.prefix}_{key}"
         self._create(name)
         run_job({"action": "setup", "url": f"{self.server}/{name}", "prefill": prefill})
 
     def fresh(self, key: str) -> tuple[str, str]:
-        self._create("dw_bench_load_run", template=f"dw_bench_load_{key}")
-        return f"{self.server}/dw_bench_load_run", ""
+        self._create(f"{self.prefix}_run", template=f"{self.prefix}_{key}")
+        return f"{self.server}/{self.prefix}_run", ""
 
     def cleanup(self) -> None:
         for name in self.created:
