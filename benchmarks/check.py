@@ -262,8 +262,9 @@ def evaluate(records: Iterable[dict[str, Any]], *, any_size: bool = False) -> li
         sized = candidates if any_size else [r for r in candidates if _matches_size(goal, r)]
         values = tuple((_where(r), value) for r in sized if (value := _metric(r, goal.metric)) is not None)
         if not values:
-            seen = ", ".join(sorted({_where(r) for r in candidates})) or "no such measurement"
-            outcomes.append(Outcome(goal, "missing", (), f"not measured at the goal's size (found: {seen})"))
+            seen = ", ".join(sorted({_where(r) for r in candidates}))
+            detail = f"measured only at {seen}" if seen else "no measurement in this run"
+            outcomes.append(Outcome(goal, "missing", (), detail))
             continue
         ok = all(v >= goal.limit if goal.op == ">=" else v <= goal.limit for _, v in values)
         outcomes.append(Outcome(goal, "met" if ok else "short", values))
@@ -282,12 +283,27 @@ def format_value(goal: Goal, value: float) -> str:
 def describe(outcome: Outcome) -> str:
     """One line per goal: status, claim, figures measured."""
     goal = outcome.goal
-    bound = f"{goal.op} {format_value(goal, goal.limit)}"
+    bound = (
+        "yes" if goal.metric.startswith("extra:") and goal.limit == 1 else f"{goal.op} {format_value(goal, goal.limit)}"
+    )
     if outcome.status == "missing":
         return f"MISSING  {goal.claim}: {outcome.detail}"
     figures = "; ".join(f"{format_value(goal, v)} at {where}" for where, v in outcome.values)
     label = "met     " if outcome.status == "met" else "SHORT   "
-    return f"{label} {goal.claim}: {figures} (goal {goal.metric} {bound})"
+    return f"{label} {goal.claim}: {figures} (goal: {metric_text(goal)} {bound})"
+
+
+def metric_text(goal: Goal) -> str:
+    """The measured figure of a goal in words (``"speedup vs duckdb"``)."""
+    kind, _, key = goal.metric.partition(":")
+    return {
+        "speedup": f"speedup vs {key}",
+        "time_ratio": f"time / {key} time",
+        "peak_mb": "peak RSS",
+        "extra": key,
+        "time_growth_per_rows": "time growth / rows growth",
+        "rss_ratio": "peak RSS growth",
+    }[kind]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -91,7 +91,7 @@ SCRIPTS: list[Script] = [
         scale=lambda sizes: [["--rows", str(n)] for n in sizes],
     ),
     Script("star_schema", [[]]),
-    Script("load_models", [[]], databases=("dw_bench_load_%",)),
+    Script("load_models", [[]]),  # per-run database names (dw_bench_load_<pid>_*): no wait
     Script("load_parquet", [[]]),
     Script("load_excel", [[]]),
     Script(
@@ -103,6 +103,16 @@ SCRIPTS: list[Script] = [
     Script("ondemand", [[]]),
     Script("dask_scale", [[]]),
 ]
+
+NOT_BENCHMARKS = {"run_all", "check"}
+
+
+def all_scripts() -> list[Script]:
+    """SCRIPTS, then any other ``benchmarks/*.py`` (default size, ``--quick``) so none is forgotten."""
+    known = {script.name for script in SCRIPTS} | NOT_BENCHMARKS
+    others = [Script(path.stem, [[]]) for path in sorted(HERE.glob("*.py")) if path.stem not in known]
+    return SCRIPTS + [script for script in others if not script.name.startswith("_")]
+
 
 # -- printed lines of scripts that do not report through the harness --------------------------
 
@@ -365,6 +375,14 @@ def _git_commit() -> str:
 # -- running -------------------------------------------------------------------------------------
 
 
+def uses_postgres(args: list[str]) -> bool:
+    """False when the arguments restrict a script to SQLite (``--db sqlite``, ``--backends sqlite``)."""
+    for option in ("--db", "--backends"):
+        if option in args[:-1]:
+            return "postg" in args[args.index(option) + 1]
+    return True
+
+
 def wait_for_databases(patterns: tuple[str, ...], timeout_s: float) -> None:
     """Wait while another run uses the PostgreSQL databases a script will drop and recreate.
 
@@ -448,7 +466,7 @@ def run_script(
 def plan(mode: str, only: set[str] | None, scale_rows: list[int] | None, extra: dict[str, list[str]]) -> list:
     """(script, args) pairs of a run, in order."""
     steps = []
-    for script in SCRIPTS:
+    for script in all_scripts():
         if only and script.name not in only:
             continue
         if scale_rows and script.scale:
@@ -480,6 +498,8 @@ def _ratio_cell(baseline: dict[str, Any]) -> str:
     speedup = baseline.get("speedup")
     if not speedup:
         return "–"
+    if round(speedup, 2) == 1 or round(1 / speedup, 2) == 1:
+        return "1.00x (same)"
     return f"**{speedup:.2f}x faster**" if speedup >= 1 else f"{1 / speedup:.2f}x slower"
 
 
@@ -547,11 +567,15 @@ def render_markdown(records: list[dict[str, Any]]) -> str:
     comparisons = [r for r in records if r.get("kind") == "comparison"]
     growths = [r for r in records if r.get("kind") == "growth"]
     verbatim = [r for r in records if r.get("kind") == "line"]
-    for area, title in AREAS.items():
+    areas = dict(AREAS)
+    for record in records:
+        if record.get("area") and record["area"] not in areas:
+            areas[record["area"]] = f"Other: {record['area']}"
+    for area, title in areas.items():
         mine = [r for r in comparisons if r["area"] == area]
         grown = [r for r in growths if r["area"] == area]
         lines = [r for r in verbatim if r["area"] == area]
-        ran = [s for s in scripts if AREA_OF_SCRIPT.get(s["script"]) == area]
+        ran = [s for s in scripts if AREA_OF_SCRIPT.get(s["script"], s["script"]) == area]
         out += ["", f"## {title}", ""]
         if not (mine or grown or lines):
             out.append("Not measured in this run." if not ran else "No result recorded (see the script output).")
@@ -626,6 +650,7 @@ def render_markdown(records: list[dict[str, Any]]) -> str:
             "",
             "```",
             *s["stdout"],
+            *(["--- stderr (last lines) ---", *s["stderr_tail"]] if s.get("stderr_tail") else []),
             "```",
             "</details>",
             "",
@@ -669,12 +694,20 @@ def draw_scale_curve(records: list[dict[str, Any]], path: Path, title: str) -> b
         rows = [n for n, _, _ in points]
         left.plot(rows, [t for _, t, _ in points], style, marker="o", label=label)
         right.plot(rows, [p for _, _, p in points], style, marker="o", label=label)
-    for axis, ylabel in ((left, "time (s, median)"), (right, "peak RSS (MB)")):
+    from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
+
+    sizes = sorted({n for points in curves.values() for n, _, _ in points})
+    for axis, ylabel in ((left, "time (s, median; log scale)"), (right, "peak RSS (MB)")):
         axis.set_xscale("log")
-        axis.set_xlabel("rows")
+        axis.set_xticks(sizes, [f"{n / 1e6:g}M" if n >= 1e6 else f"{n / 1e3:g}k" for n in sizes])
+        axis.xaxis.set_minor_formatter(NullFormatter())
+        axis.set_xlabel("rows (log scale)")
         axis.set_ylabel(ylabel)
         axis.grid(True, which="both", alpha=0.3)
     left.set_yscale("log")
+    left.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    left.yaxis.set_major_formatter(ScalarFormatter())
+    left.yaxis.set_minor_formatter(NullFormatter())
     right.set_ylim(bottom=0)
     right.legend(fontsize=8, loc="best")
     figure.suptitle(title, fontsize=10)
@@ -708,7 +741,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--script-args", action="append", default=[], help='extra arguments: "nightly=--repeat 3"')
     parser.add_argument("--out-dir", default=str(HERE), help="where RESULTS.md, RESULTS.jsonl and the PNG go")
     parser.add_argument("--timeout", type=float, help="seconds per script process (default: none; quick: 1200)")
-    parser.add_argument("--wait-for-db", type=float, default=1800, help="max seconds to wait for a busy bench DB")
+    parser.add_argument("--wait-for-db", type=float, default=600, help="max seconds to wait for a busy bench DB")
     parser.add_argument("--render", metavar="JSONL", help="only render RESULTS.md and the PNG from a results file")
     args = parser.parse_args(argv)
     out_dir = Path(args.out_dir)
@@ -719,13 +752,15 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     only = set(args.only.split(",")) if args.only else None
-    unknown = (only or set()) - {s.name for s in SCRIPTS}
+    names = [script.name for script in all_scripts()]
+    unknown = (only or set()) - set(names)
     if unknown:
-        parser.error(f"unknown script(s) {sorted(unknown)}; known: {', '.join(s.name for s in SCRIPTS)}")
+        parser.error(f"unknown script(s) {sorted(unknown)}; known: {', '.join(names)}")
     scale_rows = [int(n) for n in args.scale_rows.split(",")] if args.scale_rows else None
-    mode = "quick" if args.quick else "full"
-    if only or scale_rows or args.script_args:
-        mode = f"partial {mode}"
+    base_mode = "quick" if args.quick else "full"
+    mode = f"partial {base_mode}" if only or scale_rows or args.script_args else base_mode
+    if mode == "partial full":
+        mode = "partial"
     timeout = args.timeout or (1200 if args.quick else None)
     results = out_dir / "RESULTS.jsonl"
     machine = machine_description()
@@ -742,8 +777,9 @@ def main(argv: list[str] | None = None) -> int:
     print("# machine: " + "; ".join(f"{k} {v}" for k, v in machine.items()), flush=True)
 
     failures = []
-    for script, script_args in plan(mode.split()[-1], only, scale_rows, _script_args(args.script_args)):
-        wait_for_databases(script.databases, args.wait_for_db)
+    for script, script_args in plan(base_mode, only, scale_rows, _script_args(args.script_args)):
+        if uses_postgres(script_args):
+            wait_for_databases(script.databases, args.wait_for_db)
         outcome = run_script(script.name, script_args, results, timeout_s=timeout, echo=lambda s: print(s, flush=True))
         with results.open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(outcome) + "\n")

@@ -5,5 +5,6 @@ from django.urls import include, path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("ops/", include("dw_analytics.ops.urls")),
     path("", include("dw_analytics.warehouse.urls")),
 ]

@@ -16,7 +16,6 @@ from dw_analytics.sales.models import Cliente
 
 @pytest.fixture
 def admin_site(db, settings, output_dir, client):
-    settings.ROOT_URLCONF = "tests.jobs.urls"
     settings.DW_RUN_NOW_MODE = "sync"
     staff = User.objects.create_superuser("chefe", "chefe@x.com", "pw")
     client.force_login(staff)

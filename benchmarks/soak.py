@@ -1,0 +1,317 @@
+"""Soak test of the nightly refresh: many nights of changing data, with crashes, against a full refresh.
+
+A fresh database (a temporary SQLite file, or ``--db postgres``) gets
+``--orders`` generated orders. Then ``--runs`` consecutive nightly refreshes
+run, each in its own process, each after new data arrived: 1% new orders,
+0.1% updated orders, one deleted order and a few external rows for the ETL.
+Every fifth night first crashes (alternately SIGKILL from inside the
+warehouse transaction, and an injected exception in the last load) and is
+then run again. Afterwards:
+
+* the warehouse (fact, aggregates, dimensions) equals a full refresh of the
+  same data (compared row by row through a SHA-256 of the ordered rows, plus
+  counts and totals computed by the database), and the published Parquet
+  snapshot holds the same fact total;
+* every crash left a failed run record and no run is left ``running``;
+* memory did not grow night over night: the peak RSS of each night's process
+  is printed, and the median of the last 5 nights must be at most 1.2x the
+  median of the first 5 (incremental nights only).
+
+    python benchmarks/soak.py                  # SQLite, 200,000 orders, 20 nights
+    python benchmarks/soak.py --quick          # 20,000 orders, 10 nights
+    python benchmarks/soak.py --db postgres --orders 1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+PG_SOAK_DB = "dw_bench_soak"
+#: peak RSS of the last nights / first nights may not exceed this
+RSS_GROWTH_LIMIT = 1.2
+
+NEW_DATA = """
+import sys, datetime as dt, django
+django.setup()
+import numpy as np, pandas as pd
+from decimal import Decimal
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from dw_analytics.load.models import write_model
+from dw_analytics.sales.demo import demo_data
+from dw_analytics.sales.models import Cliente, FonteExterna, Pedido, Produto
+n_new, n_updated, night = (int(a) for a in sys.argv[1:4])
+now = timezone.now()
+stamp = pd.Timestamp(now).as_unit("us")
+with transaction.atomic():
+    last = Pedido.objects.order_by("-id").values_list("id", flat=True).first()
+    new = demo_data(n_new, seed=night, end=timezone.localdate()).pedidos
+    n_clients, n_products = Cliente.objects.count(), Produto.objects.count()
+    new = new.assign(id=np.arange(last + 1, last + 1 + n_new), criado_em=stamp, atualizado_em=stamp)
+    new["cliente_id"] = (new["cliente_id"] - 1) % n_clients + 1
+    new["produto_id"] = (new["produto_id"] - 1) % n_products + 1
+    write_model(new, Pedido, mode="append")
+    # Updates and a deletion spread over the whole history (touching old months too).
+    step = max(last // max(n_updated, 1), 1)
+    updated = list(range(1 + night % step, last + 1, step))[:n_updated]
+    Pedido.objects.filter(id__in=updated).update(total=F("total") + Decimal("1.11"), atualizado_em=now)
+    deleted = Pedido.objects.filter(id__gte=(night * 7919) % last).order_by("id").values_list("id", flat=True).first()
+    Pedido.objects.filter(id=deleted).delete()
+    fontes = pd.DataFrame({
+        "id_externo": [f"soak-{night}-{i}" for i in range(100)],
+        "valor": [Decimal(i).scaleb(-2) + Decimal(night) for i in range(100)],
+        "data": [now] * 100,
+    })
+    write_model(fontes, FonteExterna, mode="append")
+print(n_new, len(updated), 1)
+"""
+
+CRASHING_NIGHT = """
+import os, signal, sys, django
+django.setup()
+from dw_analytics.pipelines import star_schema
+how = sys.argv[1]
+if how == "kill":
+    original = star_schema.write_model
+    def killed_while_loading(*args, **kwargs):
+        original(*args, **kwargs)
+        os.kill(os.getpid(), signal.SIGKILL)  # dies inside the warehouse transaction
+    star_schema.write_model = killed_while_loading
+else:
+    original = star_schema.StarSchemaPipeline.load_aggregates
+    def failing(*args, **kwargs):
+        original(*args, **kwargs)
+        raise OSError("soak: injected failure after the aggregates were written")
+    star_schema.StarSchemaPipeline.load_aggregates = failing
+from django.core.management import call_command
+call_command("run_pipeline", "nightly", "--json", "--quiet")
+"""
+
+STATE = """
+import hashlib, json, django
+django.setup()
+from django.db import connection
+from decimal import Decimal
+from dw_analytics.load.parquet import read_snapshot
+from dw_analytics.sales.models import Pedido
+from dw_analytics.warehouse.models import (DimCategory, DimCustomer, DimProduct, FactSales, PipelineRun,
+    SalesByCategory, SalesByCategoryMonth)
+
+def digest(queryset):
+    h = hashlib.sha256()
+    n = 0
+    for row in queryset.values_list().iterator(chunk_size=50_000):
+        h.update(repr(row).encode())
+        n += 1
+    return f"{n} rows sha256 {h.hexdigest()[:16]}"
+
+def totals(queryset, *fields):
+    # Summed in Python from Django's Decimals: SQLite keeps decimals as REAL, so its SUM is inexact.
+    sums, n = [Decimal(0)] * len(fields), 0
+    for row in queryset.values_list(*fields).iterator(chunk_size=50_000):
+        sums = [a + b for a, b in zip(sums, row)]
+        n += 1
+    return [str(n), *(str(v) for v in sums)]
+
+def rows(queryset, *fields):
+    return [repr(row) for row in queryset.values_list(*fields)]
+
+fact = totals(FactSales.objects.all(), "total", "lucro")
+source = totals(Pedido.objects.all(), "total")
+state = {
+    "fact": digest(FactSales.objects.order_by("order_id")),
+    "fact_sql": fact,
+    "source_sql": source,
+    "by_category": rows(SalesByCategory.objects.order_by("categoria_id"),
+        "categoria_id", "categoria", "total_vendas", "receita", "valor_medio", "lucro", "margem"),
+    "by_month": rows(SalesByCategoryMonth.objects.order_by("month_key", "category_key"),
+        "month_key", "category_key", "categoria", "total_vendas", "quantidade", "receita", "lucro"),
+    "products": digest(DimProduct.objects.order_by("product_key")),
+    "customers": digest(DimCustomer.objects.order_by("pk")),
+    "categories": digest(DimCategory.objects.order_by("pk")),
+}
+published = str(sum(read_snapshot("powerbi", "fact_sales", columns=["total"])["total"], Decimal(0)))
+runs = {s: PipelineRun.objects.filter(pipeline="nightly", status=s).count() for s in ("succeeded", "failed", "running")}
+print(json.dumps({"state": state, "published_total": published, "runs": runs}))
+"""
+
+
+def child_env(database_url: str, folder: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "DW_DATA_DIR": str(folder),
+        "DW_OUTPUT_DIR": str(folder / "out"),
+        "DJANGO_SETTINGS_MODULE": "dw_analytics.settings",
+        "DW_WATERMARK_LAG_S": "0",
+        "DW_PROGRESS": "0",
+    }
+
+
+def run_child(args: list[str], env: dict[str, str], *, may_fail: bool = False) -> tuple[int, float, float, str]:
+    """Run a child; return (exit status, seconds, peak RSS MB of that child alone, stdout).
+
+    ``os.wait4`` gives the rusage of this one child, so every night has its own peak.
+    """
+    started = time.perf_counter()
+    child = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Read both pipes to the end (a thread for stderr), then reap the child with wait4.
+    with ThreadPoolExecutor(1) as pool:
+        err_future = pool.submit(child.stderr.read)
+        out = child.stdout.read()
+        err = err_future.result()
+    _, status, usage = os.wait4(child.pid, 0)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    elapsed = time.perf_counter() - started
+    if child.returncode != 0 and not may_fail:
+        raise SystemExit(f"{' '.join(args[:5])} failed ({child.returncode}):\n{out}\n{err}")
+    return child.returncode, elapsed, usage.ru_maxrss / 1024, out
+
+
+def manage(*args: str) -> list[str]:
+    return [sys.executable, str(ROOT / "manage.py"), *args]
+
+
+def fresh_database(backend: str, folder: Path) -> str:
+    if backend == "sqlite":
+        return f"sqlite:///{folder / 'soak.sqlite3'}"
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {PG_SOAK_DB} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {PG_SOAK_DB}")
+    return f"postgres://postgres@127.0.0.1:5432/{PG_SOAK_DB}"
+
+
+def drop_database(backend: str) -> None:
+    if backend == "postgres":
+        import psycopg
+
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {PG_SOAK_DB} WITH (FORCE)")
+
+
+def night(env: dict[str, str], *params: str) -> tuple[float, float, dict]:
+    args = manage("run_pipeline", "nightly", "--json", "--quiet", *[f"--param={p}" for p in params])
+    _, seconds, peak, out = run_child(args, env)
+    log = json.loads(out)
+    assert log["status"] == "succeeded", log["error"]
+    return seconds, peak, log
+
+
+def crash(env: dict[str, str], how: str) -> int:
+    code, _, _, _ = run_child([sys.executable, "-c", CRASHING_NIGHT, how], env, may_fail=True)
+    expected = -signal.SIGKILL if how == "kill" else 1
+    assert code == expected, f"the {how} crash ended with exit code {code}, expected {expected}"
+    return code
+
+
+def state(env: dict[str, str]) -> dict:
+    return json.loads(run_child([sys.executable, "-c", STATE], env)[3])
+
+
+def soak(backend: str, orders: int, runs: int) -> list[str]:
+    lines, failures = [], []
+    with tempfile.TemporaryDirectory(prefix="dw-soak-") as tmp:
+        folder = Path(tmp)
+        env = child_env(fresh_database(backend, folder), folder)
+        try:
+            run_child(manage("migrate", "-v", "0"), env)
+            run_child(manage("generate_demo_data", "--orders", str(orders), "--seed", "1"), env)
+            seconds, peak, _ = night(env)
+            lines.append(f"soak {backend} {orders:,} orders: initial build {seconds:.1f} s, peak {peak:.0f} MB")
+            peaks, crashes = [], 0
+            for number in range(1, runs + 1):
+                new = run_child([sys.executable, "-c", NEW_DATA, str(max(orders // 100, 1)), str(max(orders // 1000, 1)), str(number)], env)[3]
+                n_new, n_updated, n_deleted = new.split()
+                crashed = ""
+                if number % 5 == 0:
+                    how = "kill" if (number // 5) % 2 else "exception"
+                    code = crash(env, how)
+                    crashes += 1
+                    crashed = f", first attempt crashed ({how}, exit {code}) and was rerun"
+                seconds, peak, log = night(env)
+                peaks.append(peak)
+                lines.append(
+                    f"  night {number:2d}: +{n_new} new, {n_updated} updated, {n_deleted} deleted orders -> "
+                    f"{log['n_inserted']} inserted, {log['n_updated']} updated, {log['n_deleted']} deleted rows; "
+                    f"{log['duration_s']:.2f} s in the pipeline ({seconds:.1f} s process), peak RSS {peak:.0f} MB{crashed}"
+                )
+            incremental = state(env)
+            seconds, _, _ = night(env, "mode=full")
+            full = state(env)
+        finally:
+            drop_database(backend)
+    same = incremental["state"] == full["state"]
+    lines.append(
+        f"soak {backend}: after {runs} nights ({crashes} crashes) the warehouse "
+        f"{'EQUALS' if same else 'DIFFERS FROM'} a full refresh ({seconds:.1f} s): fact {full['state']['fact']}, "
+        f"{len(full['state']['by_month'])} monthly and {len(full['state']['by_category'])} category aggregate rows compared"
+    )
+    for key in full["state"]:
+        mine, theirs = incremental["state"][key], full["state"][key]
+        if mine == theirs:
+            continue
+        if isinstance(mine, list) and key in ("by_category", "by_month"):
+            differing = [(a, b) for a, b in zip(mine, theirs, strict=False) if a != b][:3]
+            failures.append(f"{key}: {len(mine)} vs {len(theirs)} rows; first differences (incremental, full): {differing}")
+        else:
+            failures.append(f"{key}: incremental {mine} != full {theirs}")
+    fact_rows, fact_total, _ = incremental["state"]["fact_sql"]
+    source_rows, source_total = incremental["state"]["source_sql"]
+    if (fact_rows, fact_total) != (source_rows, source_total):
+        failures.append(f"fact ({fact_rows} rows, {fact_total}) != orders ({source_rows} rows, {source_total})")
+    if incremental["published_total"] != fact_total:
+        failures.append(f"published snapshot total {incremental['published_total']} != warehouse {fact_total}")
+    runs_seen = incremental["runs"]
+    lines.append(
+        f"soak {backend}: runs recorded {runs_seen['succeeded']} succeeded, {runs_seen['failed']} failed, "
+        f"{runs_seen['running']} left running; published fact total {incremental['published_total']} = warehouse {fact_total}"
+    )
+    if runs_seen["failed"] != crashes or runs_seen["running"]:
+        failures.append(f"expected {crashes} failed and 0 running runs, got {runs_seen}")
+    window = min(5, len(peaks) // 2)
+    first, last = statistics.median(peaks[:window]), statistics.median(peaks[-window:])
+    lines.append(
+        f"soak {backend}: peak RSS per night median of first {window} {first:.0f} MB, last {window} {last:.0f} MB "
+        f"= {last / first:.2f}x (goal <= {RSS_GROWTH_LIMIT}x); all nights: {', '.join(f'{p:.0f}' for p in peaks)}"
+    )
+    if last > RSS_GROWTH_LIMIT * first:
+        failures.append(f"peak RSS grew {last / first:.2f}x")
+    return lines + [f"  FAILED: {f}" for f in failures]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--orders", type=int, default=200_000)
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--rows", type=int, help="alias of --orders (the benchmarks' common option)")
+    parser.add_argument("--quick", action="store_true", help="20,000 orders and 10 nights (CI smoke run)")
+    args = parser.parse_args()
+    orders = 20_000 if args.quick else (args.rows or args.orders)
+    runs = 10 if args.quick else args.runs
+    print(f"# soak benchmark on {platform.node()} ({os.cpu_count()} cores), Python {platform.python_version()}")
+    lines = soak(args.db, orders, runs)
+    for line in lines:
+        print(line, flush=True)
+    if any("FAILED" in line for line in lines):
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()
