@@ -19,23 +19,13 @@ from django.db import connections, models, transaction
 from django.db.models.expressions import Col
 from django.db.models.sql.constants import LOUTER
 
+from dw_analytics.core.fields import INTEGER_FIELD_TYPES
 from dw_analytics.extract import _fetch
 from dw_analytics.extract import _types as t
 from dw_analytics.extract.exceptions import ExtractError
 
 __all__ = ["read_queryset"]
 
-_INT_FIELDS = {
-    "AutoField",
-    "BigAutoField",
-    "SmallAutoField",
-    "IntegerField",
-    "BigIntegerField",
-    "SmallIntegerField",
-    "PositiveIntegerField",
-    "PositiveBigIntegerField",
-    "PositiveSmallIntegerField",
-}
 _STRING_FIELDS = {
     "CharField",
     "TextField",
@@ -227,7 +217,7 @@ def _column_spec(name: str, expression: Any, query: Any, connection: Any, decima
     while field is not None and field.is_relation and getattr(field, "target_field", None):
         field = field.target_field  # a foreign key takes its target's type
     internal = field.get_internal_type() if field is not None else ""
-    if internal in _INT_FIELDS:
+    if internal in INTEGER_FIELD_TYPES:
         kind = t.INT
     elif internal in _STRING_FIELDS:
         kind = t.STRING

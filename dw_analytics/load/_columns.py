@@ -38,25 +38,15 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from dw_analytics.core.fields import INTEGER_FIELD_TYPES
 from dw_analytics.load.exceptions import LoadValidationError
 
 #: how many offending rows an error message names
 MAX_REPORTED_ROWS = 5
 
-_INT_TYPES = {
-    "AutoField",
-    "BigAutoField",
-    "SmallAutoField",
-    "IntegerField",
-    "BigIntegerField",
-    "SmallIntegerField",
-    "PositiveIntegerField",
-    "PositiveSmallIntegerField",
-    "PositiveBigIntegerField",
-}
 _STR_TYPES = {"CharField", "TextField", "SlugField", "EmailField", "URLField"}
 _KIND_BY_TYPE = {
-    **dict.fromkeys(_INT_TYPES, "int"),
+    **dict.fromkeys(INTEGER_FIELD_TYPES, "int"),
     **dict.fromkeys(_STR_TYPES, "str"),
     "DecimalField": "decimal",
     "FloatField": "float",
