@@ -49,7 +49,7 @@ PEDIDO_COLUMNS = [
     "atualizado_em",
 ]
 N_CATEGORIAS, N_PRODUTOS, N_CLIENTES = 20, 2_000, 20_000
-BENCH_PG_DB = "dw_bench_extract"
+BENCH_PG_DB = f"dw_bench_extract_{os.getpid()}"  # per run: two runs at once must not share it
 
 
 # -- set-up -------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ from _harness import Baseline, report, report_growth
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
-PG_BENCH_DB = "dw_bench_nightly"
+PG_BENCH_DB = f"dw_bench_nightly_{os.getpid()}"  # per run: two runs at once must not share it
 
 ADD_ORDERS = """
 import sys, datetime as dt, django
@@ -99,6 +99,15 @@ def fresh_database(backend: str, folder: Path) -> str:
     return f"postgres://postgres@127.0.0.1:5432/{PG_BENCH_DB}"
 
 
+def drop_database(backend: str) -> None:
+    if backend == "sqlite":
+        return
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN_URL.replace("postgres://", "postgresql://"), autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {PG_BENCH_DB} WITH (FORCE)")
+
+
 def nightly_log(env: dict[str, str], *params: str) -> tuple[float, float, dict]:
     args = manage("run_pipeline", "nightly", "--json", "--quiet", *[f"--param={p}" for p in params])
     seconds, peak, out = run_child(args, env)
@@ -107,33 +116,39 @@ def nightly_log(env: dict[str, str], *params: str) -> tuple[float, float, dict]:
 
 def bench_size(backend: str, rows: int, repeat: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="dw-bench-nightly-") as tmp:
-        folder = Path(tmp)
-        env = child_env(fresh_database(backend, folder), folder)
-        run_child(manage("migrate", "-v", "0"), env)
-        gen_s, _, _ = run_child(manage("generate_demo_data", "--orders", str(rows), "--seed", "1"), env)
-        fulls, peaks, steps = [], [], []
-        for _ in range(repeat):
-            seconds, peak, log = nightly_log(env, "mode=full")
-            assert log["status"] == "succeeded", log["error"]
-            fulls.append(log["duration_s"])
-            peaks.append(peak)
-            steps.append({s["name"]: s["duration_s"] for s in log["steps"]})
-        increments = []
-        for _ in range(repeat):
-            run_child([sys.executable, "-c", ADD_ORDERS, str(max(rows // 100, 1))], env)
-            seconds, peak, log = nightly_log(env)
-            assert log["status"] == "succeeded", log["error"]
-            assert log["n_inserted"] >= rows // 100, log
-            increments.append(log["duration_s"])
-        step_median = {name: statistics.median(s[name] for s in steps) for name in steps[0]}
-        return {
-            "rows": rows,
-            "generate_s": gen_s,
-            "full": fulls,
-            "peak": peaks,
-            "steps": step_median,
-            "incremental": increments,
-        }
+        try:
+            return _bench_size(backend, rows, repeat, Path(tmp))
+        finally:
+            drop_database(backend)
+
+
+def _bench_size(backend: str, rows: int, repeat: int, folder: Path) -> dict:
+    env = child_env(fresh_database(backend, folder), folder)
+    run_child(manage("migrate", "-v", "0"), env)
+    gen_s, _, _ = run_child(manage("generate_demo_data", "--orders", str(rows), "--seed", "1"), env)
+    fulls, peaks, steps = [], [], []
+    for _ in range(repeat):
+        seconds, peak, log = nightly_log(env, "mode=full")
+        assert log["status"] == "succeeded", log["error"]
+        fulls.append(log["duration_s"])
+        peaks.append(peak)
+        steps.append({s["name"]: s["duration_s"] for s in log["steps"]})
+    increments = []
+    for _ in range(repeat):
+        run_child([sys.executable, "-c", ADD_ORDERS, str(max(rows // 100, 1))], env)
+        seconds, peak, log = nightly_log(env)
+        assert log["status"] == "succeeded", log["error"]
+        assert log["n_inserted"] >= rows // 100, log
+        increments.append(log["duration_s"])
+    step_median = {name: statistics.median(s[name] for s in steps) for name in steps[0]}
+    return {
+        "rows": rows,
+        "generate_s": gen_s,
+        "full": fulls,
+        "peak": peaks,
+        "steps": step_median,
+        "incremental": increments,
+    }
 
 
 def report_backend(backend: str, results: list[dict]) -> None:

@@ -71,33 +71,29 @@ class Script:
         name: File stem in ``benchmarks/``.
         full: Argument lists of the full run (one process each).
         quick: Argument lists of the quick run.
-        databases: PostgreSQL databases the script creates and drops (LIKE patterns):
-            the runner waits while another run is using them.
         scale: How ``--scale-rows`` turns into argument lists (None: not on the curve).
     """
 
     name: str
     full: list[list[str]]
     quick: list[list[str]] = field(default_factory=lambda: [["--quick"]])
-    databases: tuple[str, ...] = ()
     scale: Callable[[list[int]], list[list[str]]] | None = None
 
 
 SCRIPTS: list[Script] = [
-    Script("extract_queryset", [[]], databases=("dw_bench_extract",)),
+    Script("extract_queryset", [[]]),
     Script(
         "csv_rollup",
         [["--rows", str(n)] for n in DEFAULT_SCALE_ROWS],
         scale=lambda sizes: [["--rows", str(n)] for n in sizes],
     ),
     Script("star_schema", [[]]),
-    Script("load_models", [[]]),  # per-run database names (dw_bench_load_<pid>_*): no wait
+    Script("load_models", [[]]),
     Script("load_parquet", [[]]),
     Script("load_excel", [[]]),
     Script(
         "nightly",
         [["--rows", ",".join(map(str, DEFAULT_SCALE_ROWS))]],
-        databases=("dw_bench_nightly",),
         scale=lambda sizes: [["--rows", ",".join(map(str, sizes))]],
     ),
     Script("ondemand", [[]]),
@@ -375,40 +371,6 @@ def _git_commit() -> str:
 # -- running -------------------------------------------------------------------------------------
 
 
-def uses_postgres(args: list[str]) -> bool:
-    """False when the arguments restrict a script to SQLite (``--db sqlite``, ``--backends sqlite``)."""
-    for option in ("--db", "--backends"):
-        if option in args[:-1]:
-            return "postg" in args[args.index(option) + 1]
-    return True
-
-
-def wait_for_databases(patterns: tuple[str, ...], timeout_s: float) -> None:
-    """Wait while another run uses the PostgreSQL databases a script will drop and recreate.
-
-    The scripts use fixed database names; two runs at once on a shared server would drop each
-    other's database. Best effort: no server, no wait.
-    """
-    if not patterns:
-        return
-    try:
-        import psycopg
-
-        deadline = time.monotonic() + timeout_s
-        with psycopg.connect(PG_SERVER, autocommit=True, connect_timeout=5) as connection:
-            while True:
-                busy = connection.execute(
-                    "SELECT DISTINCT datname FROM pg_stat_activity WHERE datname LIKE ANY(%s)", [list(patterns)]
-                ).fetchall()
-                if not busy or time.monotonic() > deadline:
-                    break
-                names = ", ".join(name for (name,) in busy)
-                print(f"# waiting: another run is using {names}", flush=True)
-                time.sleep(15)
-    except Exception as error:  # the wait is a courtesy, not a requirement
-        print(f"# could not check PostgreSQL activity: {error}", flush=True)
-
-
 def run_script(
     script: str, args: list[str], results: Path, *, timeout_s: float | None, echo: Callable[[str], None]
 ) -> dict[str, Any]:
@@ -549,6 +511,9 @@ def render_markdown(records: list[dict[str, Any]]) -> str:
         for s in failed:
             why = "timed out" if s.get("timed_out") else f"exit code {s['returncode']}"
             out.append(f"- `benchmarks/{s['script']}.py {' '.join(s['args'])}`: {why}")
+            tail = [line for line in s.get("stderr_tail", []) if line.strip()][-8:]
+            if tail:
+                out += ["", "  ```", *(f"  {line}" for line in tail), "  ```"]
 
     any_size = mode != "full"
     outcomes = check.evaluate(records, any_size=any_size)
@@ -741,7 +706,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--script-args", action="append", default=[], help='extra arguments: "nightly=--repeat 3"')
     parser.add_argument("--out-dir", default=str(HERE), help="where RESULTS.md, RESULTS.jsonl and the PNG go")
     parser.add_argument("--timeout", type=float, help="seconds per script process (default: none; quick: 1200)")
-    parser.add_argument("--wait-for-db", type=float, default=600, help="max seconds to wait for a busy bench DB")
     parser.add_argument("--render", metavar="JSONL", help="only render RESULTS.md and the PNG from a results file")
     args = parser.parse_args(argv)
     out_dir = Path(args.out_dir)
@@ -778,8 +742,6 @@ def main(argv: list[str] | None = None) -> int:
 
     failures = []
     for script, script_args in plan(base_mode, only, scale_rows, _script_args(args.script_args)):
-        if uses_postgres(script_args):
-            wait_for_databases(script.databases, args.wait_for_db)
         outcome = run_script(script.name, script_args, results, timeout_s=timeout, echo=lambda s: print(s, flush=True))
         with results.open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(outcome) + "\n")

@@ -224,8 +224,16 @@ def state(env: dict[str, str]) -> dict:
     return json.loads(run_child([sys.executable, "-c", STATE], env)[3])
 
 
+class _Lines(list):
+    """The report's lines, printed as they come (a soak run is long)."""
+
+    def append(self, line: str) -> None:
+        print(line, flush=True)
+        super().append(line)
+
+
 def soak(backend: str, orders: int, runs: int) -> list[str]:
-    lines, failures = [], []
+    lines, failures = _Lines(), []
     with tempfile.TemporaryDirectory(prefix="dw-soak-") as tmp:
         folder = Path(tmp)
         env = child_env(fresh_database(backend, folder), folder)
@@ -292,7 +300,9 @@ def soak(backend: str, orders: int, runs: int) -> list[str]:
     )
     if last > RSS_GROWTH_LIMIT * first:
         failures.append(f"peak RSS grew {last / first:.2f}x")
-    return lines + [f"  FAILED: {f}" for f in failures]
+    for failure in failures:
+        lines.append(f"  FAILED: {failure}")
+    return lines
 
 
 def main() -> None:
@@ -307,8 +317,6 @@ def main() -> None:
     runs = 10 if args.quick else args.runs
     print(f"# soak benchmark on {platform.node()} ({os.cpu_count()} cores), Python {platform.python_version()}")
     lines = soak(args.db, orders, runs)
-    for line in lines:
-        print(line, flush=True)
     if any("FAILED" in line for line in lines):
         raise SystemExit(1)
 

@@ -20,6 +20,7 @@ Formats:
 
 from __future__ import annotations
 
+import hmac
 import pickle
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -35,6 +36,7 @@ from django.conf import settings
 from django.core.exceptions import FieldError, ValidationError
 from django.db import models
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 from dw_analytics.core.exceptions import ConfigurationError
 from dw_analytics.core.pipeline import BasePipeline
@@ -42,7 +44,7 @@ from dw_analytics.core.registry import register
 from dw_analytics.extract.queryset import read_queryset
 from dw_analytics.extract.sql import read_sql
 from dw_analytics.jobs._common import get_model, parse_bool, parse_dict, parse_list, sqlalchemy_url
-from dw_analytics.jobs.exceptions import UnknownSourceError
+from dw_analytics.jobs.exceptions import JobError, UnknownSourceError
 from dw_analytics.load.base import LoadResult
 from dw_analytics.load.excel import write_excel
 from dw_analytics.load.parquet import write_parquet
@@ -473,6 +475,31 @@ def export_source(
 # -- background exports from the admin ---------------------------------------------------------
 
 
+_QUERY_SALT = "dw_analytics.jobs.export.query"
+
+
+def query_sign(query: Any) -> bytes:
+    """Django's pickled query, prefixed by an HMAC-SHA256 of it keyed by ``SECRET_KEY``.
+
+    The admin stores the changelist's exact selection this way; only bytes
+    this project signed are ever unpickled (:func:`query_unsign`).
+
+    Example:
+        >>> blob = query_sign(Pedido.objects.filter(quantidade__gt=1).query)  # doctest: +SKIP
+    """
+    data = pickle.dumps(query)
+    return salted_hmac(_QUERY_SALT, data, algorithm="sha256").digest() + data
+
+
+def query_unsign(blob: bytes) -> Any:
+    """The query signed by :func:`query_sign`; refuses anything whose signature does not match."""
+    signature, data = blob[:32], blob[32:]
+    expected = salted_hmac(_QUERY_SALT, data, algorithm="sha256").digest()
+    if not hmac.compare_digest(signature, expected):
+        raise JobError("the stored export query is not signed by this project; refusing to load it")
+    return pickle.loads(data)  # signed above: written by this project's admin action only
+
+
 def run_export_job(job_id: int) -> None:
     """Run the :class:`~dw_analytics.ops.models.ExportJob` ``job_id`` and record the outcome.
 
@@ -491,7 +518,7 @@ def run_export_job(job_id: int) -> None:
     if job.query_pickle:
         model = get_model(job.source)
         queryset = model.objects.all()
-        queryset.query = pickle.loads(bytes(job.query_pickle))  # written only by the admin action
+        queryset.query = query_unsign(bytes(job.query_pickle))
     user = job.requested_by.get_username() if job.requested_by_id else "admin"
     try:
         result = export_source(

@@ -9,7 +9,6 @@ export runs in the background (Celery task ``dw_analytics.ops.export``; inline w
 
 from __future__ import annotations
 
-import pickle
 import uuid
 
 from django.contrib import admin, messages
@@ -20,7 +19,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from dw_analytics.jobs.export import run_export_job
+from dw_analytics.jobs.export import query_sign, run_export_job
 from dw_analytics.ops.models import ConsolidatedFile, CorrectionRun, ExportJob, SyncWatermark, VendaFilial
 
 #: CSV from the admin is for Excel in Brazil: ";" separator, decimal comma, BOM.
@@ -60,8 +59,8 @@ def _export_action(fmt: str):
             format=fmt,
             path=f"exports/{queryset.model._meta.model_name}-{stamp}-{uuid.uuid4().hex[:6]}.{_EXTENSIONS[fmt]}",
             options=ADMIN_CSV_OPTIONS if fmt == "csv" else {},
-            # The changelist's selection and filters, exactly: Django's pickled query.
-            query_pickle=pickle.dumps(queryset.order_by("pk").query),
+            # The changelist's selection and filters, exactly: Django's pickled query, signed.
+            query_pickle=query_sign(queryset.order_by("pk").query),
             requested_by=request.user if request.user.is_authenticated else None,
         )
         mode = queue_export(job)

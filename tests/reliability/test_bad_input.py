@@ -24,7 +24,13 @@ from dw_analytics.sales.models import FonteExterna, Pedido
 
 CASES = Path(__file__).parent / "cases"
 OPTIONS = {"decimals": {"valor": (14, 2)}, "dates": ["data"]}
-BRAZILIAN = {"sep": ";", "decimal": ",", "thousands": ".", "decimals": {"valor": (14, 2)}, "dates": {"data": "%d/%m/%Y"}}
+BRAZILIAN = {
+    "sep": ";",
+    "decimal": ",",
+    "thousands": ".",
+    "decimals": {"valor": (14, 2)},
+    "dates": {"data": "%d/%m/%Y"},
+}
 NOT_UTF8 = "invalid UTF-8 bytes; if the file is not UTF-8 pass encoding= (e.g. 'cp1252') or encoding='auto'"
 NOT_A_DATE = "not an ISO 8601 date (YYYY-MM-DD or YYYY-MM-DD HH:MM:SS)"
 NOT_A_DECIMAL = "not a decimal number (decimal mark '.')"
@@ -75,7 +81,11 @@ QUARANTINE_CASES = {
     ),
     "out_of_range_dates.csv": (
         ["T1", "T5"],
-        [(3, "data", "2026-02-30", NOT_A_DATE), (4, "data", "2026-13-01", NOT_A_DATE), (5, "data", "10000-01-01", NOT_A_DATE)],
+        [
+            (3, "data", "2026-02-30", NOT_A_DATE),
+            (4, "data", "2026-13-01", NOT_A_DATE),
+            (5, "data", "10000-01-01", NOT_A_DATE),
+        ],
     ),
     "decimal_overflow.csv": (
         ["O1", "O5"],
@@ -128,7 +138,9 @@ def test_duplicate_column_names_are_kept_apart_and_refused_by_the_load_before_an
 def test_negative_quantities_pass_the_reader_and_are_refused_by_the_model_load_naming_column_and_rows():
     # Gap (docs/reliability.md): read_csv_chunks has no row-level rule (a pandera-style
     # check), so a negative quantity is only caught by the model's PositiveIntegerField.
-    reader, good = read(CASES / "negative_quantities.csv", {"decimals": {"total": (14, 2), "custo": (14, 2)}, "dates": ["criado_em"]})
+    reader, good = read(
+        CASES / "negative_quantities.csv", {"decimals": {"total": (14, 2), "custo": (14, 2)}, "dates": ["criado_em"]}
+    )
     assert (reader.n_rows, reader.n_errors) == (3, 0)
     assert good["quantidade"].tolist() == [2, -3, 1]
 
@@ -159,10 +171,12 @@ def test_a_nul_byte_in_any_field_is_quarantined():
     strict=True,
     reason="BUG: write_model accepts a NUL byte in a text field: SQLite stores it, PostgreSQL fails the load "
     "with a raw psycopg error instead of a LoadValidationError naming column and row "
-    "(dw_analytics/load/_columns.py:442 _convert_str)",
+    "(dw_analytics/load/_columns.py _convert_str, line 432 today)",
 )
 def test_write_model_refuses_a_nul_byte_in_text_naming_the_column():
-    frame = pd.DataFrame({"id_externo": ["ok", "N\x002"], "valor": [Decimal("1.00")] * 2, "data": pd.to_datetime(["2026-01-01"] * 2)})
+    frame = pd.DataFrame(
+        {"id_externo": ["ok", "N\x002"], "valor": [Decimal("1.00")] * 2, "data": pd.to_datetime(["2026-01-01"] * 2)}
+    )
     with pytest.raises(LoadValidationError, match="id_externo"):
         write_model(frame, FonteExterna, mode="append")
 
@@ -184,7 +198,7 @@ def test_a_date_in_year_zero_is_quarantined():
     strict=True,
     reason="BUG: a naive 9999-12-31 23:30 (America/Sao_Paulo) is 10000-01-01 in UTC: on SQLite write_model "
     "stores it and it reads back as None (silent loss), on PostgreSQL the load fails with a raw DataError. "
-    "write_model should refuse it (dw_analytics/load/_columns.py:525 _localize_naive / :548 _convert_datetime)",
+    "write_model should refuse it (dw_analytics/load/_columns.py _localize_naive / _convert_datetime, lines 515 / 538 today)",
 )
 def test_a_datetime_past_year_9999_in_utc_is_refused_by_write_model():
     reader, good = read(CASES / "end_of_time_date.csv")

@@ -94,6 +94,8 @@ def test_a_run_whose_connection_is_terminated_fails_cleanly_is_recorded_and_a_re
     assert retry.status == "succeeded" and retry.n_inserted == 500
     assert Categoria.objects.count() == 501
     statuses = list(
-        PipelineRun.objects.filter(pipeline=DroppedConnectionPipeline.name).order_by("pk").values_list("status", flat=True)
+        PipelineRun.objects.filter(pipeline=DroppedConnectionPipeline.name)
+        .order_by("pk")
+        .values_list("status", flat=True)
     )
     assert statuses == ["failed", "succeeded"]

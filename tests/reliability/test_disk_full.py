@@ -1,7 +1,7 @@
 """The disk fills or a write fails: the run fails with a clear message and the previous outputs stay.
 
 Two ways: an ``OSError(ENOSPC)`` injected inside the Parquet and Excel
-writers, and a real 2 MB tmpfs mounted as the output root (root only: under
+writers, and a real 1 MB tmpfs mounted as the output root (root only: under
 ``CI=true`` a failed mount fails the test, elsewhere it skips).
 """
 
@@ -22,9 +22,15 @@ import pyarrow.parquet as pq
 import pytest
 import xlsxwriter.workbook
 
-from dw_analytics.load.exceptions import LoadError
 from dw_analytics.load.excel import write_excel
-from dw_analytics.load.parquet import list_snapshot_versions, open_snapshot, publish_snapshot, read_snapshot, write_parquet
+from dw_analytics.load.exceptions import LoadError
+from dw_analytics.load.parquet import (
+    list_snapshot_versions,
+    open_snapshot,
+    publish_snapshot,
+    read_snapshot,
+    write_parquet,
+)
 from dw_analytics.load.paths import TEMP_SUFFIX
 
 MONEY = pd.ArrowDtype(pa.decimal128(14, 2))
@@ -113,14 +119,14 @@ def test_a_full_disk_while_excel_stores_the_workbook_keeps_the_previous_workbook
 
 @pytest.fixture
 def tiny_disk(tmp_path, settings):
-    """A 2 MB tmpfs mounted as DW_OUTPUT_DIR; unmounted afterwards."""
+    """A 1 MB tmpfs mounted as DW_OUTPUT_DIR; unmounted afterwards."""
     mount_point = tmp_path / "tiny"
     mount_point.mkdir()
     mounted = shutil.which("mount") and subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount_point)], capture_output=True, text=True
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount_point)], capture_output=True, text=True
     )
     if not mounted or mounted.returncode != 0:
-        reason = f"cannot mount a 2 MB tmpfs (needs root): {getattr(mounted, 'stderr', 'no mount command')!s}".strip()
+        reason = f"cannot mount a 1 MB tmpfs (needs root): {getattr(mounted, 'stderr', 'no mount command')!s}".strip()
         if os.environ.get("CI") == "true":
             pytest.fail(f"CI=true but {reason}; run the suite as root or with CAP_SYS_ADMIN")
         pytest.skip(reason)
@@ -144,14 +150,16 @@ def test_a_really_full_disk_fails_every_writer_clearly_and_keeps_the_previous_ou
     write_excel({"S": incompressible(100, 1)}, "report.xlsx")
     before = {p: p.read_bytes() for p in (tiny_disk / "table.parquet", tiny_disk / "report.xlsx")}
     version = open_snapshot("star").version
-    big = incompressible(400_000, 2)  # ~6 MB of random integers: three times the disk
+    big = incompressible(150_000, 2)  # ~2.4 MB of random integers: more than twice the disk
 
     with pytest.raises(LoadError, match=rf"Writing Parquet .*table\.parquet failed, nothing was published.*{NO_SPACE}"):
         write_parquet(big, "table.parquet")
-    with pytest.raises(LoadError, match=rf"Publishing snapshot .*star failed; the previous version is still current.*{NO_SPACE}"):
+    with pytest.raises(
+        LoadError, match=rf"Publishing snapshot .*star failed; the previous version is still current.*{NO_SPACE}"
+    ):
         publish_snapshot({"fact": big}, "star")
     with pytest.raises(LoadError, match=rf"Writing Excel .*report\.xlsx failed, nothing was published.*{NO_SPACE}"):
-        write_excel({"S": big.head(150_000)}, "report.xlsx")
+        write_excel({"S": big.head(60_000)}, "report.xlsx")
 
     assert {p: p.read_bytes() for p in before} == before
     assert pd.read_parquet(tiny_disk / "table.parquet")["run"].unique().tolist() == [1]

@@ -31,16 +31,14 @@ from tests.pipelines.test_star_schema import change_the_source, warehouse_state
 from tests.reliability import _children
 
 CHILD = "from tests.reliability._children import main; main()"
-LOAD_ROWS = 30_000
+LOAD_ROWS = 20_000
 
 
 def start_child(tmp_path: Path, *args: str) -> subprocess.Popen:
     env = child_env(
         DW_OUTPUT_DIR=str(tmp_path / "out"), DW_DATA_DIR=str(tmp_path), DW_WATERMARK_LAG_S="0", DW_PROGRESS="0"
     )
-    return subprocess.Popen(
-        [sys.executable, "-c", CHILD, *args], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True
-    )
+    return subprocess.Popen([sys.executable, "-c", CHILD, *args], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
 
 
 def kill_when(child: subprocess.Popen, wanted: str, *, seen: list[str] | None = None) -> None:
