@@ -135,6 +135,13 @@ class ColumnPlan:
 
     def _normalize_number(self, strings: pa.Array | pa.ChunkedArray):
         if self.thousands:
+            # A thousands mark must group digits by three ("1.234,56"); anywhere else it is
+            # a wrong separator ("10.50" in a decimal-comma file), never silently dropped.
+            grouped = rf"^[ \t]*[+-]?\d{{1,3}}({re.escape(self.thousands)}\d{{3}})+({re.escape(self.decimal)}\d*)?[ \t]*$"
+            misplaced = pc.and_kleene(
+                pc.match_substring(strings, self.thousands), pc.invert(pc.match_substring_regex(strings, grouped))
+            )
+            strings = pc.if_else(misplaced, pa.scalar("misplaced thousands separator", strings.type), strings)
             strings = pc.replace_substring(strings, self.thousands, "")
         if self.decimal != ".":
             strings = pc.replace_substring(strings, self.decimal, ".")

@@ -384,12 +384,29 @@ class CsvChunks:
         *,
         handler: Any,
         threads: bool,
+        arrow_block: int = 1 << 20,
+    ) -> pa.Table:
+        try:
+            return self._read_with(block, column_types, handler=handler, threads=threads, arrow_block=arrow_block)
+        except pa.ArrowInvalid as exc:
+            # A record longer than Arrow's parse block ("straddling object"): read the block whole.
+            if "straddling" not in str(exc) or arrow_block > block.end - block.start:
+                raise
+            whole = block.end - block.start + 1
+            return self._read_with(block, column_types, handler=handler, threads=threads, arrow_block=whole)
+
+    def _read_with(
+        self,
+        block: Block,
+        column_types: Mapping[str, pa.DataType],
+        *,
+        handler: Any,
+        threads: bool,
+        arrow_block: int,
     ) -> pa.Table:
         return pv.read_csv(
             pa.BufferReader(block.buffer()),
-            read_options=pv.ReadOptions(
-                column_names=self.columns, use_threads=threads, block_size=1 << 20
-            ),
+            read_options=pv.ReadOptions(column_names=self.columns, use_threads=threads, block_size=arrow_block),
             parse_options=pv.ParseOptions(
                 delimiter=self._sep,
                 newlines_in_values=block.data.find(self._quote, block.start, block.end) >= 0,

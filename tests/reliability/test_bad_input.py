@@ -207,12 +207,6 @@ def test_a_datetime_past_year_9999_in_utc_is_refused_by_write_model():
         write_model(good, FonteExterna, mode="append")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: with decimal=',' and thousands='.', the value '10.50' (wrong decimal separator) is read as "
-    "1050.00 without a word: the thousands separator is stripped wherever it is "
-    "(dw_analytics/extract/_csv_convert.py:136 _normalize_number); groups of 3 digits should be required",
-)
 def test_a_wrong_decimal_separator_in_a_brazilian_file_is_quarantined_not_read_100_times_larger():
     reader, good = read(CASES / "wrong_decimal_separator_br.csv", BRAZILIAN)
     assert good["valor"].tolist() == [Decimal("10.50"), Decimal("1234.56")]
@@ -230,12 +224,6 @@ def test_an_unclosed_quote_is_named_in_the_reason():
 
 
 @pytest.mark.django_db
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a field longer than 1 MiB crashes read_csv_chunks with a raw pyarrow ArrowInvalid "
-    "'straddling object straddles two block boundaries': Arrow's parse block is fixed at 1 MiB "
-    "(dw_analytics/extract/csv.py:391 ReadOptions(block_size=1 << 20)) even when the record is bigger",
-)
 def test_a_50_mb_single_field_is_read_and_its_row_refused_by_the_load_with_a_clear_error(tmp_path):
     path = tmp_path / "huge_field.csv"
     with path.open("w") as out:
