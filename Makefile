@@ -43,13 +43,14 @@ lint: install
 	$(PY) -m ruff format --check dw_analytics transforms tests benchmarks
 
 ## bench: every benchmark at full size (hours) -> benchmarks/RESULTS.md, RESULTS.jsonl, scale_curve.png
+BENCH_ARGS ?=
 bench: install
-	$(PY) benchmarks/run_all.py --out-dir benchmarks
+	$(PY) benchmarks/run_all.py --out-dir benchmarks $(BENCH_ARGS)
 
 ## bench-quick: every benchmark at 100,000 rows (CI); fails when a script fails; results in BENCH_QUICK_DIR
 BENCH_QUICK_DIR ?= $(or $(TMPDIR),/tmp)/dw_bench_quick
 bench-quick: install
-	$(PY) benchmarks/run_all.py --quick --out-dir $(BENCH_QUICK_DIR)
+	$(PY) benchmarks/run_all.py --quick --out-dir $(BENCH_QUICK_DIR) $(BENCH_ARGS)
 
 ## bench-check: the last `make bench` run against the goals of the issues (not part of CI)
 bench-check:

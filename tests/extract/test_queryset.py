@@ -374,7 +374,9 @@ def test_chunked_read_memory_is_bounded_by_the_chunk_not_the_table(sales):
     assert (small_n, big_n) == (3_003, 15_003)
     # Flat in the table size (same chunk), and far below a whole read of the table.
     assert big_peak < 1.5 * small_peak + 256 * 1024, (small_peak, big_peak)
-    assert big_peak < whole_peak / 3, (big_peak, whole_peak)
+    if connection.vendor == "sqlite":
+        # On PostgreSQL a whole read goes through Arrow (COPY), whose buffers tracemalloc does not see.
+        assert big_peak < whole_peak / 3, (big_peak, whole_peak)
 
 
 def _peak_python_bytes_of_whole_read():
