@@ -57,11 +57,7 @@ def money_cents(frame: pd.DataFrame, column: str, table: str) -> tuple[np.ndarra
         array = pa.array(series.to_numpy(), from_pandas=True)
     else:
         array = pa.chunked_array(pa.array(series)).combine_chunks()
-    if not (
-        pa.types.is_decimal(array.type)
-        or pa.types.is_integer(array.type)
-        or pa.types.is_null(array.type)
-    ):
+    if not (pa.types.is_decimal(array.type) or pa.types.is_integer(array.type) or pa.types.is_null(array.type)):
         raise MoneyTypeError(
             f"{table}.{column} is {array.type}: money must be a decimal128 column",
             table=table,
@@ -78,11 +74,7 @@ def money_cents(frame: pd.DataFrame, column: str, table: str) -> tuple[np.ndarra
                 table=table,
                 column=column,
             ) from exc
-    mask = (
-        array.is_null().to_numpy(zero_copy_only=False)
-        if array.null_count
-        else np.zeros(len(array), bool)
-    )
+    mask = array.is_null().to_numpy(zero_copy_only=False) if array.null_count else np.zeros(len(array), bool)
     if array.null_count:
         array = array.fill_null(pa.scalar(0, array.type))
     cents = decimal_to_scaled(pd.Series(pd.arrays.ArrowExtensionArray(array), copy=False))
@@ -102,9 +94,7 @@ def decimal_column(
     return pd.arrays.ArrowExtensionArray(array)
 
 
-def divide_half_even(
-    numerator: np.ndarray, denominator: np.ndarray, digits: int
-) -> tuple[np.ndarray, np.ndarray]:
+def divide_half_even(numerator: np.ndarray, denominator: np.ndarray, digits: int) -> tuple[np.ndarray, np.ndarray]:
     """``numerator / denominator`` in units of ``10**-digits``, rounded half-even, exactly.
 
     Integer long division, one decimal digit per step, so nothing overflows
@@ -146,9 +136,7 @@ def utc_us(timestamps: pd.Series, tz: str = BUSINESS_TZ) -> np.ndarray:
         series = pd.to_datetime(series)
         if not isinstance(series.dtype, pd.DatetimeTZDtype):
             series = series.dt.tz_localize(tz)
-    return (
-        series.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy("datetime64[us]").view(np.int64)
-    )
+    return series.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy("datetime64[us]").view(np.int64)
 
 
 def days_to_yyyymmdd(days: np.ndarray) -> np.ndarray:
@@ -171,9 +159,7 @@ def days_to_yyyymmdd(days: np.ndarray) -> np.ndarray:
 def date_key(timestamps: pd.Series, tz: str = BUSINESS_TZ) -> np.ndarray:
     """yyyymmdd int64 keys of the local (``tz``) calendar date of each timestamp; -1 where null."""
     null = timestamps.isna().to_numpy()
-    wall = local_wall_us(
-        timestamps.fillna(pd.Timestamp(0, tz="UTC")) if null.any() else timestamps, tz
-    )
+    wall = local_wall_us(timestamps.fillna(pd.Timestamp(0, tz="UTC")) if null.any() else timestamps, tz)
     days = np.floor_divide(wall, US_PER_DAY)
     if len(days) == 0:
         return np.array([], dtype=np.int64)
@@ -233,9 +219,7 @@ def unscaled_int(series: pd.Series, table: str, column: str) -> tuple[np.ndarray
 def exact_money(orders: pd.DataFrame, column: str, table: str = "orders") -> pa.Array:
     """A money column as an exact decimal128(14, 2) Arrow array (no copy when it already is one)."""
     series = orders[column]
-    if isinstance(series.dtype, pd.ArrowDtype) and series.dtype.pyarrow_dtype == pa.decimal128(
-        14, 2
-    ):
+    if isinstance(series.dtype, pd.ArrowDtype) and series.dtype.pyarrow_dtype == pa.decimal128(14, 2):
         return pa.chunked_array(pa.array(series)).combine_chunks()
     cents, null = money_cents(orders, column, table)
     return pa.array(decimal_column(cents, 14, 2, null_mask=null))

@@ -74,9 +74,7 @@ def sales_by_category_from_months(month_totals: pd.DataFrame) -> pd.DataFrame:
     Example:
         >>> sales_by_category_from_months(month_totals)  # doctest: +SKIP
     """
-    require_columns(
-        month_totals, "sales_by_category_month", ["category_key", "categoria", *MONTH_TOTALS]
-    )
+    require_columns(month_totals, "sales_by_category_month", ["category_key", "categoria", *MONTH_TOTALS])
     sums = {name: (name, "sum") for name in MONTH_TOTALS}
     totals = rollup(
         month_totals.rename(columns={"category_key": "categoria_id"}),

@@ -131,9 +131,7 @@ def brazilian_holidays(first_year: int, last_year: int) -> pd.DataFrame:
     return frame
 
 
-def dim_date(
-    first_day: dt.date | str | pd.Timestamp, last_day: dt.date | str | pd.Timestamp
-) -> pd.DataFrame:
+def dim_date(first_day: dt.date | str | pd.Timestamp, last_day: dt.date | str | pd.Timestamp) -> pd.DataFrame:
     """The date dimension: one row per day over whole years covering ``first_day..last_day``.
 
     Whole years (1 Jan of ``first_day``'s year to 31 Dec of ``last_day``'s)

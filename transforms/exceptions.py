@@ -61,14 +61,9 @@ class MissingColumnsError(TransformError, KeyError):
         return self.message
 
     @classmethod
-    def for_frame(
-        cls, table: str, missing: Iterable[str], present: Iterable[str]
-    ) -> MissingColumnsError:
+    def for_frame(cls, table: str, missing: Iterable[str], present: Iterable[str]) -> MissingColumnsError:
         missing = list(missing)
-        message = (
-            f"{table!r} is missing column(s) {', '.join(missing)}; "
-            f"it has: {', '.join(map(str, present))}"
-        )
+        message = f"{table!r} is missing column(s) {', '.join(missing)}; it has: {', '.join(map(str, present))}"
         return cls(message, table=table, columns=missing)
 
 

@@ -12,9 +12,7 @@ import pyarrow.compute as pc
 UPLIFT = Decimal("1.1")
 
 
-def destino_rows(
-    fontes: pd.DataFrame, *, uplift: Decimal = UPLIFT, tz: str = "America/Sao_Paulo"
-) -> pd.DataFrame:
+def destino_rows(fontes: pd.DataFrame, *, uplift: Decimal = UPLIFT, tz: str = "America/Sao_Paulo") -> pd.DataFrame:
     """``Destino`` rows from ``FonteExterna`` rows.
 
     ``valor`` is multiplied by ``uplift`` in exact decimal arithmetic and
@@ -45,13 +43,9 @@ def destino_rows(
     valor = pa.array(fontes["valor"])
     if not pa.types.is_decimal(valor.type):
         raise TypeError(f"'valor' must be a decimal128 column, got {valor.type}")
-    factor = pa.scalar(
-        uplift, pa.decimal128(len(uplift.as_tuple().digits), -uplift.as_tuple().exponent)
-    )
+    factor = pa.scalar(uplift, pa.decimal128(len(uplift.as_tuple().digits), -uplift.as_tuple().exponent))
     product = pc.multiply(valor, factor)
-    rounded = pc.round(product, ndigits=valor.type.scale, round_mode="half_to_even").cast(
-        valor.type
-    )
+    rounded = pc.round(product, ndigits=valor.type.scale, round_mode="half_to_even").cast(valor.type)
     local_day = fontes["data"].dt.tz_convert(tz).dt.tz_localize(None).dt.floor("D")
     return pd.DataFrame(
         {

@@ -82,4 +82,3 @@ def round_decimal(values: pd.Series, precision: int, scale: int) -> pd.Series:
         index=values.index,
         name=values.name,
     )
-

@@ -120,20 +120,15 @@ def normalize_aggs(aggs: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
         {'n': ('id', 'size')}
     """
     if not aggs:
-        raise ConfigurationError(
-            "rollup needs at least one named aggregation, e.g. total=('total', 'sum')"
-        )
+        raise ConfigurationError("rollup needs at least one named aggregation, e.g. total=('total', 'sum')")
     normalized: dict[str, tuple[str, str]] = {}
     for name, spec in aggs.items():
         if not (isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[1], str)):
-            raise ConfigurationError(
-                f"aggregation {name!r} must be a (column, func) pair, got {spec!r}"
-            )
+            raise ConfigurationError(f"aggregation {name!r} must be a (column, func) pair, got {spec!r}")
         column, func = spec
         if func not in SUPPORTED_FUNCS:
             raise ConfigurationError(
-                f"aggregation {name!r}: unsupported function {func!r}; "
-                f"choose one of {', '.join(SUPPORTED_FUNCS)}"
+                f"aggregation {name!r}: unsupported function {func!r}; choose one of {', '.join(SUPPORTED_FUNCS)}"
             )
         normalized[name] = (column, func)
     return normalized
@@ -167,13 +162,9 @@ def partial_aggregate(df: pd.DataFrame, by: str | Sequence[str], aggs: Aggs) -> 
     needed = [*keys, *(col for col, _ in states if col is not None)]
     missing = [c for c in dict.fromkeys(needed) if c not in df.columns]
     if missing:
-        raise ConfigurationError(
-            f"rollup: column(s) {missing} not in the data; available: {list(df.columns)}"
-        )
+        raise ConfigurationError(f"rollup: column(s) {missing} not in the data; available: {list(df.columns)}")
 
-    value_columns = list(
-        dict.fromkeys(col for col, _ in states if col is not None and col not in keys)
-    )
+    value_columns = list(dict.fromkeys(col for col, _ in states if col is not None and col not in keys))
     table = pa.Table.from_pandas(df[[*keys, *value_columns]], preserve_index=False, nthreads=1)
     table = _drop_null_keys(table, keys)
 
@@ -211,9 +202,7 @@ def partial_aggregate(df: pd.DataFrame, by: str | Sequence[str], aggs: Aggs) -> 
     return _to_pandas(grouped, dtypes)
 
 
-def combine_partials(
-    partials: Iterable[pd.DataFrame], by: str | Sequence[str], aggs: Aggs
-) -> pd.DataFrame:
+def combine_partials(partials: Iterable[pd.DataFrame], by: str | Sequence[str], aggs: Aggs) -> pd.DataFrame:
     """Merge partial frames (from :func:`partial_aggregate` or earlier combines) into one.
 
     The operation is associative and commutative, so partials can be combined
@@ -245,10 +234,7 @@ def combine_partials(
         return non_empty[0]
     dtypes = non_empty[0].dtypes.to_dict()
     names = [_state_column(column, state) for column, state in states]
-    tables = [
-        pa.Table.from_pandas(p[[*keys, *names]], preserve_index=False, nthreads=1)
-        for p in non_empty
-    ]
+    tables = [pa.Table.from_pandas(p[[*keys, *names]], preserve_index=False, nthreads=1) for p in non_empty]
     table = pa.concat_tables(tables, promote_options="permissive")
     arrow_aggs = []
     for name in names:
@@ -445,9 +431,7 @@ def _decimal_mean(sums: pd.Series, counts: pd.Series) -> pd.Series:
         twice = 2 * remainder
         round_up = (twice > divisor) | ((twice == divisor) & (quotient % 2 == 1))
         quotient = quotient + round_up
-        return pd.Series(
-            pd.arrays.ArrowExtensionArray(_decimal128_from_int64(quotient, valid, out_type))
-        )
+        return pd.Series(pd.arrays.ArrowExtensionArray(_decimal128_from_int64(quotient, valid, out_type)))
     # Sums beyond int64: exact per-group integer arithmetic (rare, few groups).
     values = []
     for total, count, ok in zip(array.to_pylist(), n.tolist(), valid.tolist(), strict=True):
@@ -469,9 +453,7 @@ def _decimal128_words(array: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     return words[:, 0], words[:, 1]
 
 
-def _decimal128_from_int64(
-    unscaled: np.ndarray, valid: np.ndarray, arrow_type: pa.DataType
-) -> pa.Array:
+def _decimal128_from_int64(unscaled: np.ndarray, valid: np.ndarray, arrow_type: pa.DataType) -> pa.Array:
     """Build a decimal128 array whose unscaled integers are ``unscaled`` (no per-value Python)."""
     words = np.empty((len(unscaled), 2), dtype="<i8")
     words[:, 0] = unscaled

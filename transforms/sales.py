@@ -127,9 +127,7 @@ def sales_by_category(
     frames = as_frames(orders)
     first = next(frames, None)
     if first is None:  # no chunk at all: an empty table with the usual columns
-        first = _EMPTY_ORDERS.assign(
-            categoria_id=np.array([], np.int64), categoria=pd.array([], dtype="str")
-        )
+        first = _EMPTY_ORDERS.assign(categoria_id=np.array([], np.int64), categoria=pd.array([], dtype="str"))
     frames = _chain(first, frames)
     has_name = "categoria" in first.columns
     if "categoria_id" not in first.columns and products is None:
@@ -183,14 +181,10 @@ def sales_by_product(
     columns = ["produto_id"]
     if products is not None:
         require_columns(products, "products", ["id", "nome", "categoria_id"])
-        position = IdLookup(products["id"].to_numpy(np.int64)).positions(
-            result["produto_id"].to_numpy(np.int64)
-        )
+        position = IdLookup(products["id"].to_numpy(np.int64)).positions(result["produto_id"].to_numpy(np.int64))
         names = np.append(products["nome"].to_numpy(object), UNKNOWN_NAME)
         category_ids = np.append(products["categoria_id"].to_numpy(np.int64), UNKNOWN_ID)
-        result["produto"] = pd.array(
-            names[position], dtype="str"
-        )  # position -1 is the appended Unknown
+        result["produto"] = pd.array(names[position], dtype="str")  # position -1 is the appended Unknown
         result["categoria_id"] = category_ids[position]
         columns += ["produto", "categoria_id"]
         if categories is not None:
@@ -265,9 +259,7 @@ def sales_by_period(
         days = np.floor_divide(local_wall_us(chunk["criado_em"]), US_PER_DAY)
         return _slim(chunk, [], guard, extra={"periodo": _period_start(days, freq)})
 
-    totals = sales_measures(
-        rollup((with_period(c) for c in as_frames(orders)), by="periodo", **_AGGS), ["periodo"]
-    )
+    totals = sales_measures(rollup((with_period(c) for c in as_frames(orders)), by="periodo", **_AGGS), ["periodo"])
     periods = totals["periodo"].to_numpy(np.int64)
     first = (
         _period_start(np.array([_epoch_day(start)]), freq)[0]
@@ -316,9 +308,7 @@ def growth(
         raise TransformError(f"growth: freq must be one of {FREQUENCIES}, got {freq!r}")
     require_columns(sales_by_period, "sales_by_period", ["periodo", column])
     frame = sales_by_period[["periodo", column]].reset_index(drop=True)
-    days = (
-        pa.array(frame["periodo"]).cast(pa.date32()).cast(pa.int32()).to_numpy(zero_copy_only=False)
-    )
+    days = pa.array(frame["periodo"]).cast(pa.date32()).cast(pa.int32()).to_numpy(zero_copy_only=False)
     days = days.astype(np.int64)
     index = pd.Index(days)
     values, null = unscaled_int(frame[column], "sales_by_period", column)
@@ -336,16 +326,12 @@ def growth(
         result[f"{column}_{suffix}"] = base.where(~base_null) if base_null.any() else base
         base_values = np.where(base_null, 0, values[np.maximum(position, 0)])
         ratio, zero = divide_half_even(values - base_values, base_values, RATIO_SCALE)
-        result[rate] = decimal_column(
-            ratio, SUM_PRECISION, RATIO_SCALE, null_mask=zero | base_null | null
-        )
+        result[rate] = decimal_column(ratio, SUM_PRECISION, RATIO_SCALE, null_mask=zero | base_null | null)
     return pd.DataFrame(result)
 
 
 # -- customer_metrics --------------------------------------------------------------
-def customer_metrics(
-    orders: pd.DataFrame | Iterable[pd.DataFrame], as_of: dt.date | str
-) -> pd.DataFrame:
+def customer_metrics(orders: pd.DataFrame | Iterable[pd.DataFrame], as_of: dt.date | str) -> pd.DataFrame:
     """Per-customer purchase history and RFM scores as of the end of day ``as_of``.
 
     Only orders placed on or before ``as_of`` (America/Sao_Paulo dates) count.
@@ -385,9 +371,7 @@ def customer_metrics(
         cliente = chunk["cliente_id"]
         return pd.DataFrame(
             {
-                "cliente_id": (
-                    cliente.fillna(UNKNOWN_ID) if cliente.isna().any() else cliente
-                ).to_numpy(np.int64),
+                "cliente_id": (cliente.fillna(UNKNOWN_ID) if cliente.isna().any() else cliente).to_numpy(np.int64),
                 "id": chunk["id"].to_numpy(),
                 "total_cents": guard.cents(chunk, "total"),
                 "criado_em": chunk["criado_em"].array,
@@ -479,9 +463,7 @@ def _slim(
             require_columns(chunk, "orders", ["produto_id"])
             lookup, category_ids = category_of
             position = lookup.positions(_ids(chunk["produto_id"]))
-            columns[key] = np.append(category_ids, UNKNOWN_ID)[
-                position
-            ]  # -1 -> the appended Unknown
+            columns[key] = np.append(category_ids, UNKNOWN_ID)[position]  # -1 -> the appended Unknown
         elif key in ("categoria_id", "produto_id"):
             columns[key] = _ids(chunk[key])
         else:
@@ -531,22 +513,15 @@ def sales_measures(totals: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     lucro_cents = _cents(totals["lucro"])
     receita = decimal_column(receita_cents, SUM_PRECISION, 2)
     lucro = decimal_column(lucro_cents, SUM_PRECISION, 2)
-    average, no_orders = divide_half_even(
-        receita_cents, totals["n_total"].to_numpy(np.int64), AVERAGE_SCALE - 2
-    )
+    average, no_orders = divide_half_even(receita_cents, totals["n_total"].to_numpy(np.int64), AVERAGE_SCALE - 2)
     margin, no_revenue = divide_half_even(lucro_cents, receita_cents, RATIO_SCALE)
     return pd.DataFrame(
-        {
-            k: totals[k].to_numpy() if k != "categoria" else totals[k].astype("str").array
-            for k in keys
-        }
+        {k: totals[k].to_numpy() if k != "categoria" else totals[k].astype("str").array for k in keys}
         | {
             "total_vendas": totals["total_vendas"].to_numpy(np.int64),
             "quantidade": totals["quantidade"].to_numpy(np.int64),
             "receita": receita,
-            "valor_medio": decimal_column(
-                average, SUM_PRECISION, AVERAGE_SCALE, null_mask=no_orders
-            ),
+            "valor_medio": decimal_column(average, SUM_PRECISION, AVERAGE_SCALE, null_mask=no_orders),
             "lucro": lucro,
             "margem": decimal_column(margin, SUM_PRECISION, RATIO_SCALE, null_mask=no_revenue),
         }
@@ -561,9 +536,7 @@ def _cents(sums: pd.Series) -> np.ndarray:
     return sums.to_numpy(np.int64)
 
 
-def _names(
-    ids: pd.Series, categories: pd.DataFrame | None, table: str
-) -> pd.arrays.ArrowStringArray:
+def _names(ids: pd.Series, categories: pd.DataFrame | None, table: str) -> pd.arrays.ArrowStringArray:
     if categories is None:
         raise MissingColumnsError(
             "category names need the orders' 'categoria' column or the categories frame",
@@ -571,9 +544,7 @@ def _names(
             columns=["categoria"],
         )
     require_columns(categories, table, ["id", "nome"])
-    names = pd.Series(
-        categories["nome"].to_numpy(object), index=categories["id"].to_numpy(np.int64)
-    )
+    names = pd.Series(categories["nome"].to_numpy(object), index=categories["id"].to_numpy(np.int64))
     return pd.array(ids.map(names).fillna(UNKNOWN_NAME).to_numpy(object), dtype="str")
 
 

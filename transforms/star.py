@@ -91,9 +91,7 @@ def dim_category(categories: pd.DataFrame) -> pd.DataFrame:
     require_columns(categories, "categories", ["id", "nome"])
     ids = np.concatenate([[UNKNOWN_KEY], categories["id"].to_numpy(np.int64)])
     names = np.concatenate([[UNKNOWN_NAME], categories["nome"].to_numpy(object)])
-    frame = pd.DataFrame(
-        {"category_key": ids, "categoria_id": ids, "categoria": pd.array(names, dtype="str")}
-    )
+    frame = pd.DataFrame({"category_key": ids, "categoria_id": ids, "categoria": pd.array(names, dtype="str")})
     return frame.sort_values("category_key", kind="stable", ignore_index=True)
 
 
@@ -121,10 +119,7 @@ def dim_customer(customers: pd.DataFrame) -> pd.DataFrame:
     unknown = {"nome": UNKNOWN_NAME, "email": None, "cidade": UNKNOWN_NAME, "uf": None}
     frame = pd.DataFrame(
         {"customer_key": ids, "cliente_id": ids}
-        | {
-            c: pd.array(np.concatenate([[unknown[c]], customers[c].to_numpy(object)]), dtype="str")
-            for c in columns
-        }
+        | {c: pd.array(np.concatenate([[unknown[c]], customers[c].to_numpy(object)]), dtype="str") for c in columns}
     )
     return frame.sort_values("customer_key", kind="stable", ignore_index=True)
 
@@ -194,9 +189,7 @@ def dim_product(
     require_columns(categories, "categories", ["id", "nome"])
     unknown_tracked = [c for c in tracked if c not in required]
     if unknown_tracked:
-        raise TransformError(
-            f"dim_product: cannot track {unknown_tracked}; choose among {required[1:]}"
-        )
+        raise TransformError(f"dim_product: cannot track {unknown_tracked}; choose among {required[1:]}")
     snapshot = _product_snapshot(products)
     if previous is None or not (previous["product_key"] != UNKNOWN_KEY).any():
         versions = snapshot.assign(
@@ -216,9 +209,7 @@ def dim_product(
                 table="products",
                 column="atualizado_em",
             )
-        snapshot["change_time"] = change_time[
-            np.argsort(products["id"].to_numpy(np.int64), kind="stable")
-        ]
+        snapshot["change_time"] = change_time[np.argsort(products["id"].to_numpy(np.int64), kind="stable")]
         versions = _next_versions(snapshot, _previous_versions(previous), list(tracked))
     return _product_frame(versions, categories)
 
@@ -228,9 +219,7 @@ def _product_snapshot(products: pd.DataFrame) -> pd.DataFrame:
     ids = products["id"].to_numpy(np.int64)
     duplicated = pd.Series(ids).duplicated()
     if duplicated.any():
-        raise SchemaViolation.for_values(
-            "products", "id", "unique", np.unique(ids[duplicated.to_numpy()])
-        )
+        raise SchemaViolation.for_values("products", "id", "unique", np.unique(ids[duplicated.to_numpy()]))
     preco, preco_null = money_cents(products, "preco", "products")
     custo, custo_null = money_cents(products, "custo", "products")
     frame = pd.DataFrame(
@@ -266,16 +255,10 @@ def _previous_versions(previous: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _next_versions(
-    snapshot: pd.DataFrame, previous: pd.DataFrame, tracked: list[str]
-) -> pd.DataFrame:
+def _next_versions(snapshot: pd.DataFrame, previous: pd.DataFrame, tracked: list[str]) -> pd.DataFrame:
     """Previous versions plus the versions the snapshot opens (see :func:`dim_product`)."""
-    current = previous.loc[
-        previous["is_current"], ["produto_id", "product_key", "valid_from", *tracked]
-    ]
-    merged = snapshot.merge(
-        current, on="produto_id", how="left", suffixes=("", "_prev"), validate="1:1"
-    )
+    current = previous.loc[previous["is_current"], ["produto_id", "product_key", "valid_from", *tracked]]
+    merged = snapshot.merge(current, on="produto_id", how="left", suffixes=("", "_prev"), validate="1:1")
     is_new = merged["product_key"].isna().to_numpy()
     changed = np.zeros(len(merged), dtype=bool)
     for column in tracked:
@@ -290,14 +273,10 @@ def _next_versions(
             "a changed product's atualizado_em is after its current version's valid_from",
             merged.loc[too_early, "produto_id"].tolist(),
         )
-    closing = pd.Series(
-        change_time[changed], index=merged.loc[changed, "product_key"].to_numpy(np.int64)
-    )
+    closing = pd.Series(change_time[changed], index=merged.loc[changed, "product_key"].to_numpy(np.int64))
     previous = previous.copy()
     closed = previous["product_key"].isin(closing.index).to_numpy()
-    previous.loc[closed, "valid_to"] = closing.reindex(
-        previous.loc[closed, "product_key"]
-    ).to_numpy()
+    previous.loc[closed, "valid_to"] = closing.reindex(previous.loc[closed, "product_key"]).to_numpy()
     previous.loc[closed, "is_current"] = False
     # Type 1: untracked attributes follow the latest snapshot on every version.
     latest = snapshot.set_index("produto_id")
@@ -310,9 +289,7 @@ def _next_versions(
     opened = merged.loc[is_new | changed, list(snapshot.columns)].copy()
     next_key = int(previous["product_key"].max()) + 1 if len(previous) else 1
     opened["product_key"] = np.arange(next_key, next_key + len(opened), dtype=np.int64)
-    opened["valid_from"] = np.where(
-        is_new[is_new | changed], _VALID_FROM_MIN_US, change_time[is_new | changed]
-    )
+    opened["valid_from"] = np.where(is_new[is_new | changed], _VALID_FROM_MIN_US, change_time[is_new | changed])
     opened["valid_to"] = _VALID_TO_MAX_US
     opened["is_current"] = True
     return pd.concat([previous, opened.drop(columns="change_time")], ignore_index=True)
@@ -321,9 +298,7 @@ def _next_versions(
 def _product_frame(versions: pd.DataFrame, categories: pd.DataFrame) -> pd.DataFrame:
     """The typed dim_product frame from plain version columns, with the Unknown member."""
     versions = versions.sort_values("product_key", kind="stable", ignore_index=True)
-    category_names = pd.Series(
-        categories["nome"].to_numpy(object), index=categories["id"].to_numpy(np.int64)
-    )
+    category_names = pd.Series(categories["nome"].to_numpy(object), index=categories["id"].to_numpy(np.int64))
     names = versions["categoria_id"].map(category_names).fillna(UNKNOWN_NAME).to_numpy(object)
     null_cents = np.iinfo(np.int64).min
 
@@ -332,29 +307,15 @@ def _product_frame(versions: pd.DataFrame, categories: pd.DataFrame) -> pd.DataF
         return decimal_column(cents, 14, 2, null_mask=cents == null_cents)
 
     def timestamps(column: str, unknown: pd.Timestamp) -> pd.DatetimeIndex:
-        values = np.concatenate(
-            [[int(unknown.asm8.astype(np.int64))], versions[column].to_numpy(np.int64)]
-        )
-        return (
-            pd.DatetimeIndex(values.astype("datetime64[us]"))
-            .tz_localize("UTC")
-            .tz_convert(BUSINESS_TZ)
-        )
+        values = np.concatenate([[int(unknown.asm8.astype(np.int64))], versions[column].to_numpy(np.int64)])
+        return pd.DatetimeIndex(values.astype("datetime64[us]")).tz_localize("UTC").tz_convert(BUSINESS_TZ)
 
     return pd.DataFrame(
         {
-            "product_key": np.concatenate(
-                [[UNKNOWN_KEY], versions["product_key"].to_numpy(np.int64)]
-            ),
-            "produto_id": np.concatenate(
-                [[UNKNOWN_KEY], versions["produto_id"].to_numpy(np.int64)]
-            ),
-            "nome": pd.array(
-                np.concatenate([[UNKNOWN_NAME], versions["nome"].to_numpy(object)]), dtype="str"
-            ),
-            "categoria_id": np.concatenate(
-                [[UNKNOWN_KEY], versions["categoria_id"].to_numpy(np.int64)]
-            ),
+            "product_key": np.concatenate([[UNKNOWN_KEY], versions["product_key"].to_numpy(np.int64)]),
+            "produto_id": np.concatenate([[UNKNOWN_KEY], versions["produto_id"].to_numpy(np.int64)]),
+            "nome": pd.array(np.concatenate([[UNKNOWN_NAME], versions["nome"].to_numpy(object)]), dtype="str"),
+            "categoria_id": np.concatenate([[UNKNOWN_KEY], versions["categoria_id"].to_numpy(np.int64)]),
             "categoria": pd.array(np.concatenate([[UNKNOWN_NAME], names]), dtype="str"),
             "preco": money("preco"),
             "custo": money("custo"),
@@ -380,9 +341,7 @@ class _FactKeys:
     products: IdLookup  # produto_id -> position in product_ids
     first_version: np.ndarray  # per product position: index of its first version
     boundaries: np.ndarray  # sorted distinct valid_from instants (us)
-    version_code: (
-        np.ndarray
-    )  # per version: product position * (len(boundaries) + 1) + boundary rank
+    version_code: np.ndarray  # per version: product position * (len(boundaries) + 1) + boundary rank
     version_valid_to: np.ndarray
     version_product_key: np.ndarray
     version_category_key: np.ndarray
@@ -391,9 +350,7 @@ class _FactKeys:
     _table: np.ndarray | None = None  # filled on first use by _version_of_code
 
     @classmethod
-    def build(
-        cls, dim_product: pd.DataFrame, dim_customer: pd.DataFrame, dim_category: pd.DataFrame
-    ) -> _FactKeys:
+    def build(cls, dim_product: pd.DataFrame, dim_customer: pd.DataFrame, dim_category: pd.DataFrame) -> _FactKeys:
         require_columns(
             dim_product,
             "dim_product",
@@ -411,13 +368,9 @@ class _FactKeys:
             }
         )
         versions = versions[versions["product_key"] != UNKNOWN_KEY]
-        versions = versions.sort_values(
-            ["produto_id", "valid_from"], kind="stable", ignore_index=True
-        )
+        versions = versions.sort_values(["produto_id", "valid_from"], kind="stable", ignore_index=True)
         product_ids, first_version = np.unique(versions["produto_id"].to_numpy(), return_index=True)
-        position = np.repeat(
-            np.arange(len(product_ids)), np.diff(np.append(first_version, len(versions)))
-        )
+        position = np.repeat(np.arange(len(product_ids)), np.diff(np.append(first_version, len(versions))))
         boundaries = np.unique(versions["valid_from"].to_numpy())
         rank = np.searchsorted(boundaries, versions["valid_from"].to_numpy(), side="right")
         categories = IdLookup(dim_category["categoria_id"].to_numpy(np.int64))
@@ -470,9 +423,7 @@ class _FactKeys:
             version = np.where(found, self.first_version[np.maximum(position, 0)], -1)
             found &= sold_at_us >= self.boundaries[0]
         else:
-            code = position * (len(self.boundaries) + 1) + np.searchsorted(
-                self.boundaries, sold_at_us, side="right"
-            )
+            code = position * (len(self.boundaries) + 1) + np.searchsorted(self.boundaries, sold_at_us, side="right")
             found &= code >= 0
             version = self._version_of_code(np.where(found, code, 0))
             found &= version >= 0

@@ -85,9 +85,7 @@ _SALES_MEASURES = {
 SCHEMAS: dict[str, pa.DataFrameSchema] = {
     "dim_date": pa.DataFrameSchema(
         {
-            "date_key": pa.Column(
-                INT, pa.Check.in_range(1000_01_01, 9999_12_31), nullable=False, unique=True
-            ),
+            "date_key": pa.Column(INT, pa.Check.in_range(1000_01_01, 9999_12_31), nullable=False, unique=True),
             "date": pa.Column(DATE, nullable=False, unique=True),
             "year": pa.Column(INT, pa.Check.in_range(1000, 9999)),
             "quarter": pa.Column(INT, pa.Check.in_range(1, 4)),
@@ -154,9 +152,7 @@ SCHEMAS: dict[str, pa.DataFrameSchema] = {
                 name="one current version per produto_id",
             ),
             pa.Check(
-                lambda df: (
-                    (df["product_key"] == UNKNOWN_KEY) | (df["preco"].notna() & df["custo"].notna())
-                ),
+                lambda df: (df["product_key"] == UNKNOWN_KEY) | (df["preco"].notna() & df["custo"].notna()),
                 name="preco and custo known except for the Unknown member",
             ),
         ],
@@ -182,11 +178,7 @@ SCHEMAS: dict[str, pa.DataFrameSchema] = {
             "custo": pa.Column(MONEY, pa.Check.ge(ZERO), nullable=False),
             "lucro": pa.Column(PROFIT, nullable=False),
         },
-        checks=[
-            pa.Check(
-                lambda df: df["lucro"] == df["total"] - df["custo"], name="lucro == total - custo"
-            )
-        ],
+        checks=[pa.Check(lambda df: df["lucro"] == df["total"] - df["custo"], name="lucro == total - custo")],
         strict=True,
         ordered=True,
     ),
@@ -219,11 +211,7 @@ SCHEMAS: dict[str, pa.DataFrameSchema] = {
             "f_score": pa.Column(INT, pa.Check.in_range(1, 5), nullable=False),
             "m_score": pa.Column(INT, pa.Check.in_range(1, 5), nullable=False),
         },
-        checks=[
-            pa.Check(
-                lambda df: df["primeira_compra"] <= df["ultima_compra"], name="primeira <= ultima"
-            )
-        ],
+        checks=[pa.Check(lambda df: df["primeira_compra"] <= df["ultima_compra"], name="primeira <= ultima")],
         strict=True,
         ordered=True,
     ),
@@ -273,9 +261,7 @@ def validate(table: str, frame: pd.DataFrame) -> pd.DataFrame:
 def _violation(table: str, cases: pd.DataFrame) -> SchemaViolation:
     """The first failing (column, check) of a pandera report as a SchemaViolation."""
     first = cases.iloc[0]
-    column = (
-        first["column"] if isinstance(first["column"], str) and first["column"] != table else None
-    )
+    column = first["column"] if isinstance(first["column"], str) and first["column"] != table else None
     check = str(first["check"])
     same = cases[(cases["column"] == first["column"]) & (cases["check"] == first["check"])]
     values = same["failure_case"].tolist()

@@ -56,9 +56,7 @@ def _owner_is_dead(owner: str) -> bool:
 
 
 @contextmanager
-def pipeline_lock(
-    name: str, *, using: str = "default", stale_after: timedelta = DEFAULT_STALE_AFTER
-) -> Iterator[None]:
+def pipeline_lock(name: str, *, using: str = "default", stale_after: timedelta = DEFAULT_STALE_AFTER) -> Iterator[None]:
     """Hold the lock of pipeline ``name`` for the duration of the block.
 
     Raises:
@@ -113,9 +111,7 @@ def _row_lock(name: str, using: str, stale_after: timedelta) -> Iterator[None]:
                 pipeline=name,
             )
         # Abandoned: take it over only if nobody else did in between.
-        if not locks.filter(pk=held.pk, owner=held.owner).update(
-            owner=owner, acquired_at=timezone.now()
-        ):
+        if not locks.filter(pk=held.pk, owner=held.owner).update(owner=owner, acquired_at=timezone.now()):
             raise PipelineLocked(
                 f"pipeline {name!r} is already running (lock just taken by another run)",
                 pipeline=name,

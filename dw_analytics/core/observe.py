@@ -65,11 +65,7 @@ def configure_run_logging(log_format: str, stream: Any = None) -> logging.Handle
     if log_format not in ("text", "json"):
         raise ValueError(f"log format must be 'text' or 'json', got {log_format!r}")
     handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(
-        JsonLineFormatter()
-        if log_format == "json"
-        else logging.Formatter("%(asctime)s %(message)s")
-    )
+    handler.setFormatter(JsonLineFormatter() if log_format == "json" else logging.Formatter("%(asctime)s %(message)s"))
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     return handler

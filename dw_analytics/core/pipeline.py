@@ -17,8 +17,8 @@ from dw_analytics.core.exceptions import ConfigurationError
 from dw_analytics.core.locks import pipeline_lock
 from dw_analytics.core.monitor import Measurement, measure
 from dw_analytics.core.observe import logger, progress_bar
-from dw_analytics.core.status import LiveStatus, RunCancelled
 from dw_analytics.core.runlog import RunLog, StepLog
+from dw_analytics.core.status import LiveStatus, RunCancelled
 from dw_analytics.load.base import LoadResult
 
 
@@ -69,9 +69,7 @@ class BasePipeline:
         try:
             self.params = {key: self.parameters[key](value) for key, value in params.items()}
         except (TypeError, ValueError) as exc:
-            raise ConfigurationError(
-                f"pipeline {self.name!r}: invalid parameter value: {exc}"
-            ) from exc
+            raise ConfigurationError(f"pipeline {self.name!r}: invalid parameter value: {exc}") from exc
         self.using = using or self.database
         self.step_prefix = ""
         self.status: LiveStatus | None = None
@@ -249,9 +247,7 @@ class BasePipeline:
     def _run_locked(self, *, raise_errors: bool, triggered_by: str) -> RunLog:
         from dw_analytics.warehouse.models import PipelineRun
 
-        self.log = RunLog(
-            pipeline=self.name, started_at=timezone.now(), parameters=_jsonable(self.params)
-        )
+        self.log = RunLog(pipeline=self.name, started_at=timezone.now(), parameters=_jsonable(self.params))
         self._processed_set = False
         self._quarantined: list[pd.DataFrame] = []
         record = PipelineRun.objects.create(
@@ -306,11 +302,7 @@ def _accumulate(step_log: StepLog, m: Measurement, value: Any = None) -> None:
     """Add a measured call to a step: durations add up, the peak is the max."""
     step_log.duration_s = round(step_log.duration_s + m.duration_s, 6)
     step_log.peak_rss_mb = round(max(step_log.peak_rss_mb, m.peak_rss_mb), 1)
-    rows = (
-        len(value)
-        if isinstance(value, pd.DataFrame)
-        else sum(r.n_written for r in _load_results(value)) or None
-    )
+    rows = len(value) if isinstance(value, pd.DataFrame) else sum(r.n_written for r in _load_results(value)) or None
     if rows is not None:
         step_log.n_rows = (step_log.n_rows or 0) + rows
 
@@ -333,11 +325,7 @@ def _save_record(record: Any, log: RunLog, quarantined: list[pd.DataFrame]) -> N
         rows = pd.concat(quarantined, ignore_index=True)
         text_columns = ["file", "column", "value", "reason"]
         frame = rows.reindex(columns=text_columns).astype("string").fillna("")
-        frame["line"] = (
-            rows["line"].astype("Int64")
-            if "line" in rows
-            else pd.array([None] * len(rows), dtype="Int64")
-        )
+        frame["line"] = rows["line"].astype("Int64") if "line" in rows else pd.array([None] * len(rows), dtype="Int64")
         frame["run_id"] = record.pk
         write_model(frame, QuarantinedRow, mode="append", using=record._state.db)
 

@@ -34,9 +34,7 @@ def register(cls: P) -> P:
     """
     name = getattr(cls, "name", "")
     if not name:
-        raise ValueError(
-            f"{cls.__qualname__} needs a non-empty class attribute 'name' to be registered"
-        )
+        raise ValueError(f"{cls.__qualname__} needs a non-empty class attribute 'name' to be registered")
     existing = _REGISTRY.get(name)
     if existing is not None and existing.__qualname__ != cls.__qualname__:
         raise ValueError(
@@ -61,9 +59,7 @@ def get_pipeline(name: str) -> type[BasePipeline]:
         return _REGISTRY[name]
     except KeyError:
         valid = ", ".join(sorted(_REGISTRY)) or "(none registered)"
-        raise UnknownPipeline(
-            f"unknown pipeline {name!r}; valid pipelines: {valid}", pipeline=name
-        ) from None
+        raise UnknownPipeline(f"unknown pipeline {name!r}; valid pipelines: {valid}", pipeline=name) from None
 
 
 def all_pipelines() -> dict[str, type[BasePipeline]]:

@@ -14,6 +14,7 @@ read and write whichever applies.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -140,10 +141,8 @@ def live_status(run: Any) -> dict[str, Any]:
     }
     side = _status_dir() / f"{run.pk}.json"
     if _uses_side_file(run._state.db or "default") and side.exists():
-        try:
+        with contextlib.suppress(OSError, ValueError):  # replaced while being read: the row's fields will do
             status.update(json.loads(side.read_text()))
-        except (OSError, ValueError):
-            pass  # replaced while being read: the row's fields will do
     status["elapsed_s"] = round(elapsed, 1)
     status["rows_per_s"] = round(status["rows_done"] / elapsed, 1) if elapsed > 0 else 0.0
     return status

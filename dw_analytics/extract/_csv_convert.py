@@ -83,9 +83,7 @@ def decimal_type_for(column: str, spec: Any) -> pa.Decimal128Type:
     elif isinstance(spec, tuple) and len(spec) == 2 and all(isinstance(v, int) for v in spec):
         precision, scale = spec
     else:
-        raise ConfigurationError(
-            f"decimals[{column!r}] = {spec!r}: give a scale (e.g. 2) or (precision, scale)"
-        )
+        raise ConfigurationError(f"decimals[{column!r}] = {spec!r}: give a scale (e.g. 2) or (precision, scale)")
     if not (1 <= precision <= 38 and 0 <= scale <= precision):
         raise ConfigurationError(
             f"decimals[{column!r}] = {spec!r}: need 1 <= precision <= 38 and 0 <= scale <= precision"
@@ -137,7 +135,9 @@ class ColumnPlan:
         if self.thousands:
             # A thousands mark must group digits by three ("1.234,56"); anywhere else it is
             # a wrong separator ("10.50" in a decimal-comma file), never silently dropped.
-            grouped = rf"^[ \t]*[+-]?\d{{1,3}}({re.escape(self.thousands)}\d{{3}})+({re.escape(self.decimal)}\d*)?[ \t]*$"
+            grouped = (
+                rf"^[ \t]*[+-]?\d{{1,3}}({re.escape(self.thousands)}\d{{3}})+({re.escape(self.decimal)}\d*)?[ \t]*$"
+            )
             misplaced = pc.and_kleene(
                 pc.match_substring(strings, self.thousands), pc.invert(pc.match_substring_regex(strings, grouped))
             )
@@ -155,8 +155,7 @@ class ColumnPlan:
         strings, bad = cast_rowwise(raw, pa.string())
         for i in np.flatnonzero(bad):
             reasons[int(i)] = (
-                "invalid UTF-8 bytes; if the file is not UTF-8 pass encoding= "
-                "(e.g. 'cp1252') or encoding='auto'"
+                "invalid UTF-8 bytes; if the file is not UTF-8 pass encoding= (e.g. 'cp1252') or encoding='auto'"
             )
         if pa.types.is_string(self.target) or pa.types.is_large_string(self.target):
             return strings.cast(self.target), bad, reasons
@@ -182,9 +181,7 @@ class ColumnPlan:
             return f"not a date in format {self.date_format!r}"
         if pa.types.is_timestamp(target) or pa.types.is_date(target):
             return "not an ISO 8601 date (YYYY-MM-DD or YYYY-MM-DD HH:MM:SS)"
-        number = (
-            self._normalize_number(pa.array([text])).to_pylist()[0] if self.is_numeric else text
-        )
+        number = self._normalize_number(pa.array([text])).to_pylist()[0] if self.is_numeric else text
         if pa.types.is_decimal(target):
             if not _NUMBER.fullmatch(number):
                 return f"not a decimal number (decimal mark {self.decimal!r})"

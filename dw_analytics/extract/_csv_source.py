@@ -66,8 +66,7 @@ def open_binary(path: Path) -> BinaryIO:
     """Open ``path`` for reading, transparently decompressing gzip and single-member zip files."""
     if not path.exists():
         raise SourceNotFoundError(
-            f"CSV file not found: {path}; check the path (relative paths are resolved "
-            f"from {Path.cwd()})",
+            f"CSV file not found: {path}; check the path (relative paths are resolved from {Path.cwd()})",
             file=str(path),
         )
     if path.is_dir():
@@ -117,8 +116,7 @@ def detect_encoding(sample: bytes) -> str:
     best = matches.best()
     if best is None:
         raise UnsupportedSourceError(
-            "could not detect the file's text encoding; pass encoding= explicitly "
-            "(e.g. 'utf-8' or 'cp1252')"
+            "could not detect the file's text encoding; pass encoding= explicitly (e.g. 'utf-8' or 'cp1252')"
         )
     # Single-byte Latin code pages are often indistinguishable on a sample
     # (cp1250 vs cp1252 differ on 'ã'/'ă'). Windows-1252 is what Excel and

@@ -303,5 +303,3 @@ def sqlite_typed_sql(sql: str, specs: Sequence[t.ColumnSpec]) -> str:
     columns = ", ".join(f'CAST("{name}" AS {_SQLITE_CAST[spec.kind]})' for name, spec in zip(names, specs, strict=True))
     header = ", ".join(f'"{name}"' for name in names)
     return f'WITH "_dw_q"({header}) AS ({sql}) SELECT {columns} FROM "_dw_q"'
-
-

@@ -183,8 +183,7 @@ class CsvChunks:
 
     def __repr__(self) -> str:
         return (
-            f"<CsvChunks {self.file!r}: {self.n_rows} rows read, {self.n_yielded} yielded, "
-            f"{self.n_errors} quarantined>"
+            f"<CsvChunks {self.file!r}: {self.n_rows} rows read, {self.n_yielded} yielded, {self.n_errors} quarantined>"
         )
 
     # --- set-up ----------------------------------------------------------------------
@@ -203,14 +202,11 @@ class CsvChunks:
         duplicated = sorted({c for c in named if named.count(c) > 1})
         if duplicated:
             raise ConfigurationError(
-                f"column(s) {duplicated} appear in more than one of dtypes, decimals, dates; "
-                "give each column one type"
+                f"column(s) {duplicated} appear in more than one of dtypes, decimals, dates; give each column one type"
             )
         unknown = [c for c in named if c not in self.columns]
         if unknown:
-            raise ConfigurationError(
-                f"{self.file}: column(s) {unknown} are not in the header {self.columns}"
-            )
+            raise ConfigurationError(f"{self.file}: column(s) {unknown} are not in the header {self.columns}")
         plans: dict[str, ColumnPlan] = {}
         for column, dtype in dtypes.items():
             plans[column] = self._plan(column, arrow_type_for(column, dtype))
@@ -227,9 +223,7 @@ class CsvChunks:
         """Fix every column's type: the caller's, or Arrow's inference on the file's start."""
         end = block.end
         if len(block) > _INFERENCE_BYTES:
-            cut = last_record_end(
-                block.data, self._quote, block.start, block.start + _INFERENCE_BYTES
-            )
+            cut = last_record_end(block.data, self._quote, block.start, block.start + _INFERENCE_BYTES)
             end = cut + 1 if cut >= 0 else block.end
         sample = Block(block.data, block.start, end, block.first_line)
         column_types = {name: pa.string() for name in self._plans}
@@ -316,9 +310,7 @@ class CsvChunks:
 
     def _lines_before_block(self, index: int) -> int:
         """Physical line where block ``index`` starts, by re-reading the blocks before it."""
-        source = BlockSource(
-            Path(self.file), encoding=self.encoding, block_size=self._source.block_size
-        )
+        source = BlockSource(Path(self.file), encoding=self.encoding, block_size=self._source.block_size)
         line = source.first_data_line
         try:
             for _, block in zip(range(index), source.blocks(), strict=False):
@@ -428,9 +420,7 @@ class CsvChunks:
             invalid.append((row.number, row.expected_columns, row.actual_columns, row.text))
             return "skip"
 
-        raw = self._read(
-            block, dict.fromkeys(self._selected, pa.binary()), handler=collect, threads=False
-        )
+        raw = self._read(block, dict.fromkeys(self._selected, pa.binary()), handler=collect, threads=False)
         lines = self._record_lines(block, raw.num_rows + len(invalid))
         bad_records = np.array([number - 1 for number, *_ in invalid], dtype=np.int64)
         good_lines = np.delete(lines, bad_records)
@@ -604,15 +594,11 @@ def _check_options(
     if thousands is not None and not (isinstance(thousands, str) and len(thousands) == 1):
         raise ConfigurationError(f"thousands must be one character or None, got {thousands!r}")
     if decimal == sep or thousands == decimal:
-        raise ConfigurationError(
-            f"sep={sep!r}, decimal={decimal!r} and thousands={thousands!r} must differ"
-        )
+        raise ConfigurationError(f"sep={sep!r}, decimal={decimal!r} and thousands={thousands!r} must differ")
     if not (isinstance(chunksize, int) and chunksize > 0):
         raise ConfigurationError(f"chunksize must be a positive integer, got {chunksize!r}")
     if on_bad_lines not in ("quarantine", "error"):
-        raise ConfigurationError(
-            f"on_bad_lines must be 'quarantine' or 'error', got {on_bad_lines!r}"
-        )
+        raise ConfigurationError(f"on_bad_lines must be 'quarantine' or 'error', got {on_bad_lines!r}")
     if block_size < 1024:
         raise ConfigurationError(f"block_size must be at least 1024 bytes, got {block_size}")
 

@@ -192,19 +192,14 @@ def write_excel(
     started = time.perf_counter()
     target = resolve_output_path(path)
     if not isinstance(sheets, Mapping) or not sheets:
-        raise LoadValidationError(
-            "write_excel needs a non-empty mapping of sheet name → DataFrame", target=str(target)
-        )
+        raise LoadValidationError("write_excel needs a non-empty mapping of sheet name → DataFrame", target=str(target))
     if target.suffix.lower() not in (".xlsx", ".xlsm"):
-        raise LoadValidationError(
-            f"An Excel workbook must end in .xlsx, got {target.name!r}", target=str(target)
-        )
+        raise LoadValidationError(f"An Excel workbook must end in .xlsx, got {target.name!r}", target=str(target))
     if streaming_threshold < 1:
         raise LoadValidationError("streaming_threshold must be positive", target=str(target))
     if streaming is None:
         streaming = any(
-            not isinstance(data, pd.DataFrame) or len(data) > streaming_threshold
-            for data in sheets.values()
+            not isinstance(data, pd.DataFrame) or len(data) > streaming_threshold for data in sheets.values()
         )
     options = {
         "constant_memory": streaming,
@@ -240,9 +235,7 @@ def write_excel(
     except LoadError:
         raise
     except (OSError, xlsxwriter.exceptions.XlsxWriterException, pa.ArrowException) as exc:
-        raise LoadError(
-            f"Writing Excel {target} failed, nothing was published: {exc}", target=str(target)
-        ) from exc
+        raise LoadError(f"Writing Excel {target} failed, nothing was published: {exc}", target=str(target)) from exc
     return ExcelWriteResult(
         target=str(target),
         n_inserted=sum(written.values()),
@@ -340,8 +333,7 @@ class _WorkbookWriter:
             numbered = len(data) > capacity
         elif isinstance(data, str | bytes | Mapping) or not isinstance(data, Iterable):
             raise LoadValidationError(
-                f"Sheet {name!r}: expected a DataFrame or an iterable of DataFrames, "
-                f"got {type(data).__name__}",
+                f"Sheet {name!r}: expected a DataFrame or an iterable of DataFrames, got {type(data).__name__}",
                 target=self.target,
                 sheet=name,
             )
@@ -365,9 +357,7 @@ class _WorkbookWriter:
             # Native Python values cost ~50 bytes a cell: convert a slice at a time.
             for start in range(0, len(chunk), CONVERT_ROWS):
                 piece = chunk.iloc[start : start + CONVERT_ROWS]
-                converted = [
-                    self._convert(name, piece.iloc[:, i], c) for i, c in enumerate(columns)
-                ]
+                converted = [self._convert(name, piece.iloc[:, i], c) for i, c in enumerate(columns)]
                 position = 0
                 while position < len(piece):
                     if sheet is None or rows_in_sheet == capacity:
@@ -389,9 +379,7 @@ class _WorkbookWriter:
 
     def _new_sheet(self, name: str, part: int, numbered: bool, columns: list[_Column]) -> Worksheet:
         suffix = f" ({part})" if numbered or part > 1 else ""
-        sheet = self.workbook.add_worksheet(
-            sanitize_sheet_name(name, self.workbook.sheetnames, suffix=suffix)
-        )
+        sheet = self.workbook.add_worksheet(sanitize_sheet_name(name, self.workbook.sheetnames, suffix=suffix))
         for col, column in enumerate(columns):
             sheet.set_column(col, col, column.width)
         if columns:
@@ -416,9 +404,7 @@ class _WorkbookWriter:
             {
                 "name": self._table_name(sheet.name),
                 "style": self.table_style,
-                "columns": [
-                    {"header": c.header, "header_format": self.header_format} for c in columns
-                ],
+                "columns": [{"header": c.header, "header_format": self.header_format} for c in columns],
             },
         )
 
@@ -432,9 +418,7 @@ class _WorkbookWriter:
         self._table_names.add(name.lower())
         return name
 
-    def _check_same_columns(
-        self, name: str, chunk: pd.DataFrame, columns: list[_Column], chunk_index: int
-    ) -> None:
+    def _check_same_columns(self, name: str, chunk: pd.DataFrame, columns: list[_Column], chunk_index: int) -> None:
         expected = [c.source for c in columns]
         if list(chunk.columns) != expected:
             raise LoadValidationError(
@@ -470,9 +454,7 @@ class _WorkbookWriter:
         kind = column.kind
         try:
             if kind in ("money", "percent", "float", "integer"):
-                return _Converted(
-                    _none_where_missing(_as_float(series)), "write_number", column.fmt
-                )
+                return _Converted(_none_where_missing(_as_float(series)), "write_number", column.fmt)
             if kind in ("date", "datetime"):
                 return _Converted(
                     _none_where_missing(_excel_serial(series, self.timezone)),
@@ -639,19 +621,14 @@ def _column_width(sample: pd.Series, kind: str, header: str) -> float:
     return float(min(max(width + 1, MIN_COLUMN_WIDTH), MAX_COLUMN_WIDTH))
 
 
-def _write_rows(
-    sheet: Worksheet, columns: list[_Converted], start: int, count: int, *, first_row: int
-) -> None:
+def _write_rows(sheet: Worksheet, columns: list[_Converted], start: int, count: int, *, first_row: int) -> None:
     """Write rows ``start .. start+count`` of converted columns, row by row.
 
     XlsxWriter only accepts cells one at a time and constant-memory mode needs
     rows in order; all type work is done beforehand, column-wise, so this loop
     only hands native values to the typed ``write_*`` methods.
     """
-    plan = [
-        (col, getattr(sheet, c.write), c.values, c.row_formats, c.fmt)
-        for col, c in enumerate(columns)
-    ]
+    plan = [(col, getattr(sheet, c.write), c.values, c.row_formats, c.fmt) for col, c in enumerate(columns)]
     for offset in range(count):
         i = start + offset
         row = first_row + offset

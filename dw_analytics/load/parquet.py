@@ -122,9 +122,7 @@ STALE_TEMP_AGE_S = 24 * 3600
 _TABLE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _RUN_ID_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 
-DataSource = (
-    pd.DataFrame | pa.Table | pa.RecordBatch | Iterable[pd.DataFrame | pa.Table | pa.RecordBatch]
-)
+DataSource = pd.DataFrame | pa.Table | pa.RecordBatch | Iterable[pd.DataFrame | pa.Table | pa.RecordBatch]
 
 
 @dataclass
@@ -208,8 +206,7 @@ class _Options:
             pa.scalar(0, pa.timestamp("us", tz=self.timezone)).cast(pa.timestamp("us"))
         except (pa.ArrowException, ValueError) as exc:
             raise LoadValidationError(
-                f"unknown time zone {self.timezone!r}; use an IANA name such as "
-                f"'America/Sao_Paulo' or 'UTC' ({exc})",
+                f"unknown time zone {self.timezone!r}; use an IANA name such as 'America/Sao_Paulo' or 'UTC' ({exc})",
                 target=target,
             ) from exc
         if not self.created_at:
@@ -320,9 +317,7 @@ def write_parquet(
     except LoadError:
         raise
     except (OSError, pa.ArrowException) as exc:
-        raise LoadError(
-            f"Writing Parquet {target} failed, nothing was published: {exc}", target=str(target)
-        ) from exc
+        raise LoadError(f"Writing Parquet {target} failed, nothing was published: {exc}", target=str(target)) from exc
     files = [str(target)] if not partitions else [str(target / rel) for rel in stats.files]
     return ParquetWriteResult(
         target=str(target),
@@ -513,9 +508,7 @@ def _prepare(
     return pa.Table.from_arrays(columns, schema=pa.schema(fields))
 
 
-def _cast_to_user_schema(
-    table: pa.Table, schema: pa.Schema, chunk_index: int, target: str
-) -> pa.Table:
+def _cast_to_user_schema(table: pa.Table, schema: pa.Schema, chunk_index: int, target: str) -> pa.Table:
     missing = [n for n in schema.names if n not in table.column_names]
     if missing:
         raise LoadValidationError(
@@ -527,9 +520,7 @@ def _cast_to_user_schema(
     try:
         return table.cast(pa.schema([pa.field(f.name, f.type) for f in schema]), safe=True)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-        raise LoadValidationError(
-            f"Chunk {chunk_index} does not fit schema=: {exc}", target=target
-        ) from exc
+        raise LoadValidationError(f"Chunk {chunk_index} does not fit schema=: {exc}", target=target) from exc
 
 
 def _align_columns(table: pa.Table, expected: pa.Schema, chunk_index: int, target: str) -> pa.Table:
@@ -567,11 +558,7 @@ def _normalize_column(
             # Same instants labelled with the target zone, then its wall-clock time.
             column = pc.local_timestamp(column.cast(pa.timestamp(t.unit, tz=opts.timezone)))
         # ns → us drops sub-microsecond digits (Power BI keeps ~3 ms anyway).
-        return (
-            column.cast(pa.timestamp("us"), safe=False)
-            if column.type != pa.timestamp("us")
-            else column
-        )
+        return column.cast(pa.timestamp("us"), safe=False) if column.type != pa.timestamp("us") else column
     if pa.types.is_date64(t):
         return column.cast(pa.date32())
     if pa.types.is_time64(t) and t.unit == "ns":
@@ -644,9 +631,7 @@ def _normalize_decimal(
         )
     if t.precision - t.scale > MONEY_PRECISION - MAX_MONEY_SCALE:
         # The limit in the column's own type: mixing decimal types would widen past 38 digits.
-        limit = pa.scalar(
-            POWER_BI_DECIMAL_LIMIT.quantize(Decimal(1).scaleb(-t.scale), rounding=ROUND_DOWN), t
-        )
+        limit = pa.scalar(POWER_BI_DECIMAL_LIMIT.quantize(Decimal(1).scaleb(-t.scale), rounding=ROUND_DOWN), t)
         _refuse_where(
             pc.greater(pc.abs(column), limit),
             name,
@@ -700,9 +685,7 @@ def _conform(
             return "float"
         return str(x)
 
-    compatible = family(t) == family(expected_type) or (
-        pa.types.is_integer(t) and pa.types.is_floating(expected_type)
-    )
+    compatible = family(t) == family(expected_type) or (pa.types.is_integer(t) and pa.types.is_floating(expected_type))
     if compatible:
         try:
             return column.cast(expected_type, safe=True)
@@ -872,8 +855,7 @@ class _PartitionedSink:
         for key, indices in groups.items():
             values = key if isinstance(key, tuple) else (key,)
             folder = "/".join(
-                f"{quote(col, safe='')}={_partition_value(v)}"
-                for col, v in zip(self._partitions, values, strict=True)
+                f"{quote(col, safe='')}={_partition_value(v)}" for col, v in zip(self._partitions, values, strict=True)
             )
             self._sink(folder).write(table.take(indices))
         self._bound_buffers()
@@ -923,17 +905,12 @@ class _PartitionedSink:
 def _partition_value(value: Any) -> str:
     if value is None or (not isinstance(value, str) and pd.isna(value)):
         return HIVE_NULL
-    if isinstance(value, pd.Timestamp | dt.datetime | dt.date):
-        text = value.isoformat()
-    else:
-        text = str(value)
+    text = value.isoformat() if isinstance(value, pd.Timestamp | dt.datetime | dt.date) else str(value)
     # Percent-encode '/', ':' and the like: valid folder names on every OS.
     return quote(text, safe=" -_.,")
 
 
-def _stats(
-    root: Path, closed: list[tuple[str, int]], described: list[dict[str, str]]
-) -> _DatasetStats:
+def _stats(root: Path, closed: list[tuple[str, int]], described: list[dict[str, str]]) -> _DatasetStats:
     stats = _DatasetStats(schema=described)
     for relative, n_rows in sorted(closed):
         path = root / relative if root.is_dir() else root
@@ -1031,7 +1008,9 @@ def publish_snapshot(
     reuse = {name: set(folders) for name, folders in (reuse_partitions or {}).items() if folders}
     not_partitioned = sorted(set(reuse) - set(partition_map))
     if not_partitioned:
-        raise LoadValidationError(f"reuse_partitions needs partitioned tables; {not_partitioned} are not", target=target)
+        raise LoadValidationError(
+            f"reuse_partitions needs partitioned tables; {not_partitioned} are not", target=target
+        )
     for name in tables:
         _check_table_name(name, target)
     opts = _options(
@@ -1087,9 +1066,7 @@ def publish_snapshot(
                     "bytes": stats.bytes_written,
                     "schema": [{"name": c["name"], "type": c["type"]} for c in stats.schema],
                 }
-            (tmp / SNAPSHOT_MANIFEST).write_text(
-                json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8"
-            )
+            (tmp / SNAPSHOT_MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
         # The version is complete and durable; switching the pointer publishes it.
         try:
             write_text_atomic(root / SNAPSHOT_POINTER, version + "\n")
@@ -1113,9 +1090,7 @@ def publish_snapshot(
         details={"run_id": opts.run_id, "created_at": opts.created_at},
         version=version,
         version_path=str(root / version),
-        tables={
-            k: {"n_rows": v["n_rows"], "files": v["files"]} for k, v in manifest["tables"].items()
-        },
+        tables={k: {"n_rows": v["n_rows"], "files": v["files"]} for k, v in manifest["tables"].items()},
         removed_versions=removed,
     )
 
@@ -1186,9 +1161,7 @@ def list_snapshot_versions(folder: str | os.PathLike[str]) -> list[str]:
     if not root.is_dir():
         return []
     return sorted(
-        p.name
-        for p in root.iterdir()
-        if p.name.startswith(VERSION_PREFIX) and p.is_dir() and not p.is_symlink()
+        p.name for p in root.iterdir() if p.name.startswith(VERSION_PREFIX) and p.is_dir() and not p.is_symlink()
     )
 
 
@@ -1278,9 +1251,7 @@ class Snapshot:
         result = (
             pa.concat_tables(parts)
             if parts
-            else pa.schema(
-                [pa.field(c["name"], _parse_type(c["type"])) for c in entry["schema"]]
-            ).empty_table()
+            else pa.schema([pa.field(c["name"], _parse_type(c["type"])) for c in entry["schema"]]).empty_table()
         )
         if result.num_rows != entry["n_rows"]:
             raise SnapshotError(

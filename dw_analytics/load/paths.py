@@ -78,9 +78,7 @@ def _django_output_dir() -> str | os.PathLike[str] | None:
         return None
 
 
-def resolve_output_path(
-    name: str | os.PathLike[str], *, root: str | os.PathLike[str] | None = None
-) -> Path:
+def resolve_output_path(name: str | os.PathLike[str], *, root: str | os.PathLike[str] | None = None) -> Path:
     """Resolve ``name`` under the output root and refuse anything that escapes it.
 
     Symlinks in the existing part of the path are resolved before the check,
@@ -163,9 +161,7 @@ def atomic_output(target: str | os.PathLike[str], *, directory: bool = False) ->
     try:
         yield tmp
         if not tmp.exists() and not tmp.is_symlink():
-            raise FileNotFoundError(
-                errno.ENOENT, "nothing was written to the temporary path", str(tmp)
-            )
+            raise FileNotFoundError(errno.ENOENT, "nothing was written to the temporary path", str(tmp))
         fsync_tree(tmp)
         _replace(tmp, final)
         fsync_directory(final.parent)

@@ -39,8 +39,12 @@ class AnalyticsPipeline(BasePipeline):
 
     def extract(self) -> Iterator[pd.DataFrame]:
         orders = Pedido.objects.using(self.using).values(
-            "id", "quantidade", "total", "custo",
-            categoria_id=F("produto__categoria_id"), categoria=F("produto__categoria__nome"),
+            "id",
+            "quantidade",
+            "total",
+            "custo",
+            categoria_id=F("produto__categoria_id"),
+            categoria=F("produto__categoria__nome"),
         )
         return read_queryset(orders, chunksize=self.params.get("chunksize", 200_000))
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pandas as pd
-
 from django.db.models import Q
 from django.utils import timezone
 
@@ -17,9 +16,8 @@ from dw_analytics.extract.queryset import read_queryset
 from dw_analytics.load.parquet import SnapshotResult, list_snapshot_versions, open_snapshot, publish_snapshot
 from dw_analytics.load.paths import resolve_output_path
 from dw_analytics.pipelines.etl import ETLPipeline
-from dw_analytics.reports import sales_report
 from dw_analytics.pipelines.star_schema import StarSchemaPipeline
-from dw_analytics.warehouse.watermarks import Position, watermark_advance, watermark_get
+from dw_analytics.reports import sales_report
 from dw_analytics.warehouse.models import (
     DimCategory,
     DimCustomer,
@@ -29,6 +27,7 @@ from dw_analytics.warehouse.models import (
     SalesByCategory,
     SalesByCategoryMonth,
 )
+from dw_analytics.warehouse.watermarks import Position, watermark_advance, watermark_get
 
 #: ratio columns (6 decimal places) go to Power BI as doubles: its fixed decimal keeps only 4
 RATIO_COLUMNS = ("margem",)
@@ -113,7 +112,9 @@ class NightlyPipeline(BasePipeline):
         are carried over from the current version.
         """
         tables = {
-            name: _for_powerbi(read_queryset(model.objects.using(self.using).order_by("pk").values(), chunksize=500_000))
+            name: _for_powerbi(
+                read_queryset(model.objects.using(self.using).order_by("pk").values(), chunksize=500_000)
+            )
             for name, model in SNAPSHOT_TABLES.items()
             if name != "fact_sales"
         }
@@ -139,12 +140,16 @@ class NightlyPipeline(BasePipeline):
 
     def publish_report(self) -> str:
         """The day's Excel report: sales by category and by month, a chart sheet, and the charts as PNG."""
-        by_category = read_queryset(SalesByCategory.objects.using(self.using).values(
-            "categoria", "total_vendas", "receita", "valor_medio", "lucro", "margem"
-        ))
-        monthly = read_queryset(SalesByCategoryMonth.objects.using(self.using).order_by("month_key", "categoria").values(
-            "month_key", "categoria", "total_vendas", "quantidade", "receita", "lucro"
-        ))
+        by_category = read_queryset(
+            SalesByCategory.objects.using(self.using).values(
+                "categoria", "total_vendas", "receita", "valor_medio", "lucro", "margem"
+            )
+        )
+        monthly = read_queryset(
+            SalesByCategoryMonth.objects.using(self.using)
+            .order_by("month_key", "categoria")
+            .values("month_key", "categoria", "total_vendas", "quantidade", "receita", "lucro")
+        )
         report = sales_report(
             f"reports/{timezone.localdate().isoformat()}.xlsx", by_category=by_category, monthly=monthly
         )

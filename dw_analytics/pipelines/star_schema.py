@@ -151,7 +151,12 @@ class StarSchemaPipeline(BasePipeline):
                 "dim_product", dim_product(products, categories, previous if len(previous) else None)
             ),
         }
-        targets = {"dim_date": DimDate, "dim_category": DimCategory, "dim_customer": DimCustomer, "dim_product": DimProduct}
+        targets = {
+            "dim_date": DimDate,
+            "dim_category": DimCategory,
+            "dim_customer": DimCustomer,
+            "dim_product": DimProduct,
+        }
         results = {name: self._mirror(self.dims[name], model) for name, model in targets.items()}
         if results["dim_category"].n_written or results["dim_category"].n_deleted:
             self.rebuild_all = True  # category names live in the aggregates too
@@ -188,7 +193,9 @@ class StarSchemaPipeline(BasePipeline):
             source, write_mode = orders.filter(position.changes_filter() & self._lag_filter()), "upsert"
         else:
             start, end = self._backfill_bounds()
-            in_range = facts.filter(date_key__range=(_date_key(self.params["date_from"]), _date_key(self.params["date_to"])))
+            in_range = facts.filter(
+                date_key__range=(_date_key(self.params["date_from"]), _date_key(self.params["date_to"]))
+            )
             touched |= _months(in_range.values_list("date_key", flat=True).distinct())
             self.log.n_deleted += in_range.delete()[0]
             source, write_mode = orders.filter(criado_em__gte=start, criado_em__lt=end), "append"
@@ -204,7 +211,9 @@ class StarSchemaPipeline(BasePipeline):
                 if write_mode == "upsert":
                     touched |= _months(self._stored_date_keys(fact["order_id"]))
                 touched |= _months(fact["date_key"])
-                results.append(write_model(fact, FactSales, mode=write_mode, unique_fields=["order_id"], using=self.using))
+                results.append(
+                    write_model(fact, FactSales, mode=write_mode, unique_fields=["order_id"], using=self.using)
+                )
                 newest = _later(newest, _newest_change(orders_chunk))
 
         if mode != "full":  # a full build has no fact row of a deleted order
@@ -221,7 +230,9 @@ class StarSchemaPipeline(BasePipeline):
         for orders_chunk in chunks:
             self.add_processed(len(orders_chunk))
             self.heartbeat(len(orders_chunk))
-            (fact,) = fact_sales_chunks([orders_chunk], self.dims["dim_product"], self.dims["dim_customer"], self.dims["dim_category"])
+            (fact,) = fact_sales_chunks(
+                [orders_chunk], self.dims["dim_product"], self.dims["dim_customer"], self.dims["dim_category"]
+            )
             validate("fact_sales", fact)
             check_references(fact, self.dims)
             yield orders_chunk, fact
@@ -231,7 +242,9 @@ class StarSchemaPipeline(BasePipeline):
         facts = FactSales.objects.using(self.using)
         ids = order_ids.to_numpy(np.int64)
         batches = [
-            np.fromiter(facts.filter(order_id__in=ids[i : i + _IN_BATCH].tolist()).values_list("date_key", flat=True), np.int64)
+            np.fromiter(
+                facts.filter(order_id__in=ids[i : i + _IN_BATCH].tolist()).values_list("date_key", flat=True), np.int64
+            )
             for i in range(0, len(ids), _IN_BATCH)
         ]
         return np.concatenate(batches) if batches else np.array([], dtype=np.int64)

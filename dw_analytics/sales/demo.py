@@ -102,16 +102,18 @@ def demo_data(orders: int, *, seed: int = 42, end: dt.date | None = None, years:
 
     n_prod = int(np.clip(orders // 200, 60, 5_000))
     prod_cat = rng.choice(n_cat, size=n_prod, p=_zipf_weights(n_cat, 0.8, rng))
-    price_cents = np.round(
-        np.array(_BASE_PRICE)[prod_cat] * rng.lognormal(0.0, 0.45, n_prod) * 100
-    ).astype(np.int64)
+    price_cents = np.round(np.array(_BASE_PRICE)[prod_cat] * rng.lognormal(0.0, 0.45, n_prod) * 100).astype(np.int64)
     price_cents = price_cents - price_cents % 10 + 9  # prices end in ,x9
     cost_cents = np.round(price_cents * rng.uniform(0.45, 0.8, n_prod)).astype(np.int64)
     prod_ids = np.arange(1, n_prod + 1, dtype=np.int64)
     produtos = pd.DataFrame(
         {
             "id": prod_ids,
-            "nome": _join(np.array(CATEGORIAS)[prod_cat], np.array(_ADJETIVOS)[prod_ids % len(_ADJETIVOS)], _zero_padded(prod_ids, 4)),
+            "nome": _join(
+                np.array(CATEGORIAS)[prod_cat],
+                np.array(_ADJETIVOS)[prod_ids % len(_ADJETIVOS)],
+                _zero_padded(prod_ids, 4),
+            ),
             "categoria_id": prod_cat.astype(np.int64) + 1,
             "preco": scaled_to_decimal(price_cents),
             "custo": scaled_to_decimal(cost_cents),

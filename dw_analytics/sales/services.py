@@ -15,7 +15,13 @@ _SALES_MODELS = [Pedido, Destino, FonteExterna, Produto, Cliente, Categoria]
 
 
 def demo_data_create(
-    *, orders: int, seed: int = 42, end: dt.date | None = None, years: int = 2, reset: bool = False, using: str = "default"
+    *,
+    orders: int,
+    seed: int = 42,
+    end: dt.date | None = None,
+    years: int = 2,
+    reset: bool = False,
+    using: str = "default",
 ) -> dict[str, int] | None:
     """Generate the demo shop and write it in one transaction.
 

@@ -43,9 +43,7 @@ STATUS_COLOURS = {
 }
 
 
-def celery_workers_available(
-    *, timeout: float = CELERY_PROBE_TIMEOUT_S, broker_url: str | None = None
-) -> bool:
+def celery_workers_available(*, timeout: float = CELERY_PROBE_TIMEOUT_S, broker_url: str | None = None) -> bool:
     """True when the Celery broker accepts a connection and at least one worker answers a ping.
 
     Every failure (no broker, wrong URL, no worker) means False: the caller
@@ -59,9 +57,7 @@ def celery_workers_available(
 
     try:
         with app.connection_for_write(broker_url) as connection:
-            connection.ensure_connection(
-                max_retries=1, interval_start=0, interval_step=0, timeout=timeout
-            )
+            connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=timeout)
             return bool(app.control.ping(timeout=timeout, connection=connection))
     except Exception as exc:  # any broker/transport error: no usable worker
         logger.info("Celery is not usable for 'run now' (%s: %s)", type(exc).__name__, exc)
@@ -80,9 +76,7 @@ def run_now_mode() -> str:
     """
     mode = getattr(settings, "DW_RUN_NOW_MODE", "auto")
     if mode not in RUN_NOW_MODES:
-        raise ImproperlyConfigured(
-            f"DW_RUN_NOW_MODE must be one of {', '.join(RUN_NOW_MODES)}; got {mode!r}"
-        )
+        raise ImproperlyConfigured(f"DW_RUN_NOW_MODE must be one of {', '.join(RUN_NOW_MODES)}; got {mode!r}")
     if mode == "auto":
         return "celery" if celery_workers_available() else "sync"
     return mode
@@ -264,9 +258,7 @@ class PipelineRunAdmin(admin.ModelAdmin):
     def traceback_text(self, obj: PipelineRun) -> SafeString:
         if not obj.traceback:
             return format_html("{}", "—")
-        return format_html(
-            '<pre style="margin:0;white-space:pre-wrap;font-size:12px">{}</pre>', obj.traceback
-        )
+        return format_html('<pre style="margin:0;white-space:pre-wrap;font-size:12px">{}</pre>', obj.traceback)
 
     # -- actions -------------------------------------------------------------
     @admin.action(description="Run now: re-run the selected runs' pipelines", permissions=["run"])
@@ -297,9 +289,7 @@ class PipelineRunAdmin(admin.ModelAdmin):
         from dw_analytics.warehouse.tasks import run_pipeline_task
 
         result = run_pipeline_task.delay(name, triggered_by=username)
-        self.message_user(
-            request, f"Queued {name} for a Celery worker (task {result.id}).", messages.INFO
-        )
+        self.message_user(request, f"Queued {name} for a Celery worker (task {result.id}).", messages.INFO)
 
     def _run_here(self, request: HttpRequest, name: str, username: str) -> None:
         from dw_analytics.core.api import run
@@ -321,9 +311,7 @@ class PipelineRunAdmin(admin.ModelAdmin):
             )
             self.message_user(request, text, messages.SUCCESS)
         else:
-            text = format_html(
-                '{} failed: {} (<a href="{}">run #{}</a>).', name, log.error, link, log.run_id
-            )
+            text = format_html('{} failed: {} (<a href="{}">run #{}</a>).', name, log.error, link, log.run_id)
             self.message_user(request, text, messages.ERROR)
 
 

@@ -148,10 +148,7 @@ def time_series_chart(
         "",
         '<line class="grid" x1="{0}" x2="{1}" y1="{2}" y2="{2}"/>'
         '<text class="tick tick-y" x="{3}" y="{2}" dy="0.32em" text-anchor="end">{4}</text>',
-        (
-            (MARGIN_LEFT, WIDTH - MARGIN_RIGHT, _f(y_of(t)), MARGIN_LEFT - 8, y_format(t))
-            for t in ticks
-        ),
+        ((MARGIN_LEFT, WIDTH - MARGIN_RIGHT, _f(y_of(t)), MARGIN_LEFT - 8, y_format(t)) for t in ticks),
     )
     x_ticks = format_html_join(
         "",
@@ -213,9 +210,7 @@ def bar_chart(
         1
     """
     if not bars:
-        return format_html(
-            '<p class="chart-empty" id="{}">This run recorded no steps.</p>', chart_id
-        )
+        return format_html('<p class="chart-empty" id="{}">This run recorded no steps.</p>', chart_id)
     label_w = 150
     row_h = 26
     left = label_w + 8
@@ -286,9 +281,7 @@ def _marker(point: Point, x: float, y: float) -> SafeString:
     return circle
 
 
-def _time_ticks(
-    first: datetime, last: datetime, *, count: int = 4
-) -> list[tuple[datetime, str, str]]:
+def _time_ticks(first: datetime, last: datetime, *, count: int = 4) -> list[tuple[datetime, str, str]]:
     """(moment, text-anchor, label) ticks: local midnights over 3+ days, else evenly spaced times."""
     span = (last - first).total_seconds()
     if span <= 0:

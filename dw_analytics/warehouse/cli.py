@@ -17,10 +17,14 @@ from dw_analytics.core.runlog import RunLog
 def add_run_options(parser: CommandParser) -> None:
     """``--quiet`` and ``--log-format`` for commands that run a pipeline."""
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    parser.add_argument("--log-format", choices=["text", "json"], help="one log line per step on stderr, as text or JSON")
+    parser.add_argument(
+        "--log-format", choices=["text", "json"], help="one log line per step on stderr, as text or JSON"
+    )
 
 
-def run_for_command(name: str, params: dict[str, Any], *, options: dict[str, Any], stderr: Any, triggered_by: str) -> RunLog:
+def run_for_command(
+    name: str, params: dict[str, Any], *, options: dict[str, Any], stderr: Any, triggered_by: str
+) -> RunLog:
     """Run pipeline ``name`` for a command; user mistakes and a held lock become ``CommandError``.
 
     A held lock exits with :data:`~dw_analytics.core.locks.EXIT_LOCKED` (3); a

@@ -62,9 +62,7 @@ def pipelines_freshness(*, now: datetime | None = None, using: str = "default") 
     """
     checked_at = now or timezone.now()
     monitored = {
-        name: cls.freshness
-        for name, cls in all_pipelines().items()
-        if getattr(cls, "freshness", None) is not None
+        name: cls.freshness for name, cls in all_pipelines().items() if getattr(cls, "freshness", None) is not None
     }
     if not monitored:
         return []

@@ -134,7 +134,9 @@ class DimDate(models.Model):
     is_weekend = models.BooleanField(help_text="Saturday or Sunday.")
     is_holiday = models.BooleanField(help_text="Brazilian national holiday.")
     is_optional_holiday = models.BooleanField(help_text="Ponto facultativo (Carnaval, Corpus Christi).")
-    holiday_name = models.CharField(max_length=100, null=True, blank=True, help_text="Holiday name, null on ordinary days.")
+    holiday_name = models.CharField(
+        max_length=100, null=True, blank=True, help_text="Holiday name, null on ordinary days."
+    )
     is_business_day = models.BooleanField(help_text="Neither weekend nor national holiday.")
 
     class Meta:

@@ -21,7 +21,9 @@ def text_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
 
     def line(row: Sequence[str]) -> str:
-        return "  ".join(v.rjust(w) if num else v.ljust(w) for v, w, num in zip(row, widths, numeric, strict=True)).rstrip()
+        return "  ".join(
+            v.rjust(w) if num else v.ljust(w) for v, w, num in zip(row, widths, numeric, strict=True)
+        ).rstrip()
 
     return "\n".join([line(cells[0]), line(["-" * w for w in widths]), *(line(r) for r in cells[1:])])
 
@@ -40,7 +42,10 @@ def format_run_log(log: RunLog) -> str:
     )
     steps = text_table(
         ["step", "seconds", "rows", "peak MB"],
-        [[s.name, f"{s.duration_s:.3f}", "" if s.n_rows is None else f"{s.n_rows:,}", f"{s.peak_rss_mb:.0f}"] for s in log.steps],
+        [
+            [s.name, f"{s.duration_s:.3f}", "" if s.n_rows is None else f"{s.n_rows:,}", f"{s.peak_rss_mb:.0f}"]
+            for s in log.steps
+        ],
     )
     error = f"\nerror: {log.error}" if log.error else ""
     return f"{head}\n{steps}{error}"

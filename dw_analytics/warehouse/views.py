@@ -99,17 +99,13 @@ def run_list(request: HttpRequest) -> HttpResponse:
 @staff_required
 def pipeline_runs(request: HttpRequest, pipeline: str) -> HttpResponse:
     """``/runs/<pipeline>/``: duration, rows and memory over time; the last run's steps."""
-    limit = _bounded_int(
-        request.GET.get("limit"), default=CHART_RUNS_DEFAULT, low=2, high=CHART_RUNS_MAX
-    )
+    limit = _bounded_int(request.GET.get("limit"), default=CHART_RUNS_DEFAULT, low=2, high=CHART_RUNS_MAX)
     recent = list(
         PipelineRun.objects.filter(pipeline=pipeline)
         .exclude(status=PipelineRun.Status.RUNNING)
         .defer("parameters", "traceback")[:limit]
     )
-    running = PipelineRun.objects.filter(
-        pipeline=pipeline, status=PipelineRun.Status.RUNNING
-    ).first()
+    running = PipelineRun.objects.filter(pipeline=pipeline, status=PipelineRun.Status.RUNNING).first()
     if not recent and running is None and pipeline not in all_pipelines():
         raise Http404(f"No pipeline named {pipeline!r} and no runs recorded under that name.")
     recent.reverse()  # oldest first, as the charts read
@@ -177,9 +173,7 @@ def run_quarantine_csv(request: HttpRequest, run_id: int) -> StreamingHttpRespon
         .values_list(*QUARANTINE_CSV_HEADER)
         .iterator(chunk_size=2000)
     )
-    response = StreamingHttpResponse(
-        _csv_lines([QUARANTINE_CSV_HEADER], rows), content_type="text/csv; charset=utf-8"
-    )
+    response = StreamingHttpResponse(_csv_lines([QUARANTINE_CSV_HEADER], rows), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="run-{run.pk}-quarantine.csv"'
     return response
 
@@ -273,9 +267,7 @@ def _pipeline_charts(runs: list[PipelineRun]) -> list[dict[str, Any]]:
             {
                 "key": key,
                 "title": title,
-                "svg": time_series_chart(
-                    points, chart_id=f"chart-{key}", title=title, y_label=y_label
-                ),
+                "svg": time_series_chart(points, chart_id=f"chart-{key}", title=title, y_label=y_label),
             }
         )
     return charts
@@ -294,9 +286,7 @@ def _steps_chart(run: PipelineRun) -> Any:
         if step.get("peak_rss_mb") is not None:
             details.append(f"peak {_as_float(step['peak_rss_mb']):,.1f} MB")
         bars.append(Bar(label=name, value=seconds, tooltip=" · ".join(details)))
-    return bar_chart(
-        bars, chart_id="chart-steps", title=f"Steps of run #{run.pk}", x_label="Duration (s)"
-    )
+    return bar_chart(bars, chart_id="chart-steps", title=f"Steps of run #{run.pk}", x_label="Duration (s)")
 
 
 def _as_float(value: Any) -> float:

@@ -44,7 +44,9 @@ def watermark_get(name: str, *, using: str = "default") -> Position | None:
     return Position(row.last_updated_at, row.last_id or 0)
 
 
-def watermark_advance(name: str, position: Position | None, *, run_id: int | None = None, using: str = "default") -> None:
+def watermark_advance(
+    name: str, position: Position | None, *, run_id: int | None = None, using: str = "default"
+) -> None:
     """Move source ``name`` to ``position`` (None resets it).
 
     Call it inside the transaction of the load that used the rows, so the

@@ -24,4 +24,3 @@ class SlowPipeline(BasePipeline):
 
     def load(self, chunk: pd.DataFrame):
         return write_model(chunk, Categoria, mode="append", using=self.using)
-

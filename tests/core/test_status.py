@@ -43,7 +43,7 @@ def test_a_running_pipeline_shows_its_progress_and_stops_when_cancelled():
 
         out = StringIO()
         call_command("pipeline_status", stdout=out)
-        line = next(l for l in out.getvalue().splitlines() if l.split()[0] == str(run.pk))
+        line = next(row for row in out.getvalue().splitlines() if row.split()[0] == str(run.pk))
         assert "test_slow" in line and "extract" in line
 
         call_command("cancel_run", str(run.pk), stdout=StringIO())

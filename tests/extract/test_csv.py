@@ -45,12 +45,8 @@ def read_all(reader) -> pd.DataFrame:
 
 
 def quarantine_frame(path: Path, rows) -> pd.DataFrame:
-    frame = pd.DataFrame(
-        [(str(path), *row) for row in rows], columns=["file", "line", "column", "value", "reason"]
-    )
-    return frame.astype(
-        {"file": "str", "line": "int64", "column": "str", "value": "str", "reason": "str"}
-    )
+    frame = pd.DataFrame([(str(path), *row) for row in rows], columns=["file", "line", "column", "value", "reason"])
+    return frame.astype({"file": "str", "line": "int64", "column": "str", "value": "str", "reason": "str"})
 
 
 def test_brazilian_conventions_semicolon_comma_decimal_thousands_and_day_first_dates():
@@ -85,9 +81,7 @@ def test_utf8_bom_is_skipped_and_iso_dates_accept_times():
     expected = pd.DataFrame(
         {
             "id": pd.array([1, 2], dtype=INT),
-            "data": pd.array(
-                pd.to_datetime(["2024-01-05 00:00:00", "2024-01-06 13:45:00"]), dtype=DATE
-            ),
+            "data": pd.array(pd.to_datetime(["2024-01-05 00:00:00", "2024-01-06 13:45:00"]), dtype=DATE),
             "categoria": pd.array(["Eletrônicos", "Livros"], dtype=STR),
             "total": money(["10.50", "3.25"]),
         }
@@ -327,13 +321,9 @@ def csv_rows(draw):
     return rows
 
 
-@settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(rows=csv_rows(), chunksize=st.integers(1, 7), blank_every=st.integers(2, 9))
-def test_yielded_plus_quarantined_equals_read_with_exact_lines(
-    tmp_path, monkeypatch, rows, chunksize, blank_every
-):
+def test_yielded_plus_quarantined_equals_read_with_exact_lines(tmp_path, monkeypatch, rows, chunksize, blank_every):
     # Tiny blocks and a tiny precise-path threshold exercise block cuts and bisection.
     monkeypatch.setattr(csv_module, "_PRECISE_PATH_BYTES", 64)
     lines, line, expected_bad_lines, good = ["id,texto,total"], 2, [], []
@@ -441,8 +431,7 @@ def test_bad_values_in_converted_columns_are_quarantined_in_brazilian_files(tmp_
                     4,
                     "total",
                     "10,001",
-                    "has 3 decimal places, more than the column's scale 2 "
-                    "(values are never rounded)",
+                    "has 3 decimal places, more than the column's scale 2 (values are never rounded)",
                 ),
                 (5, "qtd", "três", "not an integer"),
             ],
@@ -456,12 +445,8 @@ def test_late_bad_row_in_a_transcoded_file_gets_its_exact_line(tmp_path, encodin
     rows[1799] = "1800;Pão nº 1800;1,505"
     path = tmp_path / "cp.csv"
     path.write_bytes(("id;nome;valor\r\n" + "\r\n".join(rows) + "\r\n").encode("cp1252"))
-    reader = CsvChunks(
-        path, sep=";", decimal=",", encoding=encoding, decimals={"valor": 2}, block_size=2048
-    )
+    reader = CsvChunks(path, sep=";", decimal=",", encoding=encoding, decimals={"valor": 2}, block_size=2048)
     frame = read_all(reader)
     assert len(frame) == 1999
     assert frame["nome"].iloc[0] == "Pão nº 1"
-    assert reader.quarantine[["line", "column", "value"]].values.tolist() == [
-        [1801, "valor", "1,505"]
-    ]
+    assert reader.quarantine[["line", "column", "value"]].values.tolist() == [[1801, "valor", "1,505"]]

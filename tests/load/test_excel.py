@@ -112,16 +112,12 @@ def test_percent_cols_overrides_the_name_heuristic(output_dir):
 
 
 def test_number_formats_override_any_default(output_dir):
-    path = write_excel(
-        {"Vendas": vendas()}, "r.xlsx", number_formats={"quantidade": "#,##0"}
-    ).target
+    path = write_excel({"Vendas": vendas()}, "r.xlsx", number_formats={"quantidade": "#,##0"}).target
     assert load(path)["Vendas"]["G2"].number_format == "#,##0"
 
 
 def test_column_widths_follow_the_data_and_the_header(output_dir):
-    df = pd.DataFrame(
-        {"id": [1, 2], "descricao": ["x" * 40, "curta"], "nome_muito_comprido": ["a", "b"]}
-    )
+    df = pd.DataFrame({"id": [1, 2], "descricao": ["x" * 40, "curta"], "nome_muito_comprido": ["a", "b"]})
     ws = load(write_excel({"S": df}, "w.xlsx").target)["S"]
     widths = {col: ws.column_dimensions[col].width for col in "ABC"}
     assert widths["A"] < widths["C"] < widths["B"]
@@ -145,9 +141,7 @@ def test_text_that_looks_like_a_formula_stays_text(output_dir, streaming):
 def test_a_sheet_over_the_row_limit_is_split_into_numbered_sheets(output_dir, monkeypatch):
     monkeypatch.setattr(excel, "EXCEL_MAX_ROWS", 4)  # header + 3 data rows per sheet
     monkeypatch.setattr(excel, "CONVERT_ROWS", 2)  # conversion slices straddle the sheets
-    df = pd.DataFrame(
-        {"id": range(1, 8), "total": pd.array([Decimal(i) for i in range(1, 8)], dtype=MONEY)}
-    )
+    df = pd.DataFrame({"id": range(1, 8), "total": pd.array([Decimal(i) for i in range(1, 8)], dtype=MONEY)})
     result = write_excel({"Vendas": df}, "split.xlsx")
 
     assert result.sheets == {"Vendas (1)": 3, "Vendas (2)": 3, "Vendas (3)": 1}
@@ -185,9 +179,7 @@ def test_sheet_names_are_sanitized_and_unique():
 
 def test_workbook_sheet_names_are_sanitized(output_dir):
     df = pd.DataFrame({"a": [1]})
-    result = write_excel(
-        {"a/b": df, "A_B": df, "Relatório de vendas por categoria 2026": df}, "n.xlsx"
-    )
+    result = write_excel({"a/b": df, "A_B": df, "Relatório de vendas por categoria 2026": df}, "n.xlsx")
     assert load(result.target).sheetnames == ["a_b", "A_B (2)", "Relatório de vendas por categor"]
 
 

@@ -49,9 +49,7 @@ def sales_frame() -> pd.DataFrame:
             "pedido_id": pd.array([1, 2, 3, 4], dtype="uint64"),
             "categoria": pd.Categorical(["Bebidas", "Limpeza", "Bebidas", "Bebidas"]),
             "cliente": pd.Series(["Ana", "Bruno", None, "Davi"], dtype="str"),
-            "total": pd.array(
-                [Decimal("0.01"), Decimal("12345678901.99"), Decimal("-7.50"), None], dtype=MONEY_IN
-            ),
+            "total": pd.array([Decimal("0.01"), Decimal("12345678901.99"), Decimal("-7.50"), None], dtype=MONEY_IN),
             "criado_em": pd.to_datetime(
                 [
                     "2026-01-01 02:59:59.123456",
@@ -113,9 +111,7 @@ def expected_sales() -> pd.DataFrame:
 
 def read_back(path: Path | str) -> pd.DataFrame:
     table = pq.read_table(path)
-    return table.to_pandas(
-        types_mapper=lambda t: pd.ArrowDtype(t) if pa.types.is_decimal(t) else None
-    )
+    return table.to_pandas(types_mapper=lambda t: pd.ArrowDtype(t) if pa.types.is_decimal(t) else None)
 
 
 def data_page_headers(path: Path | str) -> set[bytes]:
@@ -246,13 +242,7 @@ def test_money_as_float_writes_doubles(output_dir):
 
 
 def test_a_wider_scale_is_reduced_when_no_value_loses_a_digit(output_dir):
-    df = pd.DataFrame(
-        {
-            "preco": pd.array(
-                [Decimal("1.2345"), Decimal("2")], dtype=pd.ArrowDtype(pa.decimal128(38, 6))
-            )
-        }
-    )
+    df = pd.DataFrame({"preco": pd.array([Decimal("1.2345"), Decimal("2")], dtype=pd.ArrowDtype(pa.decimal128(38, 6)))})
     path = write_parquet(df, "scale.parquet").target
     assert pq.read_schema(path).field("preco").type == pa.decimal128(19, 4)
     assert read_back(path)["preco"].tolist() == [Decimal("1.2345"), Decimal("2.0000")]
@@ -260,15 +250,9 @@ def test_a_wider_scale_is_reduced_when_no_value_loses_a_digit(output_dir):
 
 def test_a_value_with_too_many_decimals_is_refused_with_its_row(output_dir):
     df = pd.DataFrame(
-        {
-            "preco": pd.array(
-                [Decimal("1.25"), Decimal("0.123456")], dtype=pd.ArrowDtype(pa.decimal128(38, 6))
-            )
-        }
+        {"preco": pd.array([Decimal("1.25"), Decimal("0.123456")], dtype=pd.ArrowDtype(pa.decimal128(38, 6)))}
     )
-    with pytest.raises(
-        LoadValidationError, match=r"'preco', row 1: value 0.123456 has more than 4"
-    ) as info:
+    with pytest.raises(LoadValidationError, match=r"'preco', row 1: value 0.123456 has more than 4") as info:
         write_parquet(df, "scale.parquet")
     assert (info.value.column, info.value.rows) == ("preco", [1])
     assert not (output_dir / "scale.parquet").exists()
@@ -290,9 +274,7 @@ def test_a_value_beyond_power_bi_fixed_decimal_range_is_refused(output_dir):
 
 def test_uint64_above_int64_is_refused(output_dir):
     df = pd.DataFrame({"id": np.array([1, 2**63], dtype="uint64")})
-    with pytest.raises(
-        LoadValidationError, match="row 1: value 9223372036854775808 exceeds the int64"
-    ):
+    with pytest.raises(LoadValidationError, match="row 1: value 9223372036854775808 exceeds the int64"):
         write_parquet(df, "u.parquet")
 
 
@@ -339,9 +321,7 @@ def _chunks(n_chunks: int, rows: int):
         yield pd.DataFrame(
             {
                 "id": ids,
-                "total": pd.array(
-                    [Decimal(int(i)) / 100 for i in ids], dtype=pd.ArrowDtype(pa.decimal128(12, 2))
-                ),
+                "total": pd.array([Decimal(int(i)) / 100 for i in ids], dtype=pd.ArrowDtype(pa.decimal128(12, 2))),
             }
         )
 
@@ -368,9 +348,7 @@ def test_later_chunks_are_cast_to_the_first_chunks_types(output_dir):
 def test_a_chunk_with_another_type_is_refused_with_a_hint(output_dir):
     first = pd.DataFrame({"id": [1]})
     second = pd.DataFrame({"id": ["x"]})
-    with pytest.raises(
-        LoadValidationError, match=r"Chunk 1 .*column 'id' has type string.*schema="
-    ):
+    with pytest.raises(LoadValidationError, match=r"Chunk 1 .*column 'id' has type string.*schema="):
         write_parquet(iter([first, second]), "mixed.parquet")
 
 
@@ -395,9 +373,7 @@ def partitioned_frame() -> pd.DataFrame:
         {
             "year": [2025, 2026, 2026, 2026],
             "month": ["12", "01", "01", "02"],
-            "total": pd.array(
-                [Decimal("1.10"), Decimal("2.20"), Decimal("3.30"), Decimal("4.40")], dtype=MONEY_IN
-            ),
+            "total": pd.array([Decimal("1.10"), Decimal("2.20"), Decimal("3.30"), Decimal("4.40")], dtype=MONEY_IN),
         }
     )
 
@@ -436,9 +412,7 @@ def test_partitioned_streaming_with_few_open_files_splits_parts(output_dir):
     assert result.n_inserted == 8
     assert len(result.files) == 4  # each chunk reopens year=2025 and year=2026
     totals = sorted(v for f in result.files for v in read_back(f)["total"].tolist())
-    assert totals == sorted(
-        [Decimal("1.10"), Decimal("2.20"), Decimal("3.30"), Decimal("4.40")] * 2
-    )
+    assert totals == sorted([Decimal("1.10"), Decimal("2.20"), Decimal("3.30"), Decimal("4.40")] * 2)
     assert _entries(root) == ["year=2025", "year=2026"]
 
 
@@ -465,9 +439,7 @@ def star(run: int, n_fact: int = 20) -> dict[str, pd.DataFrame]:
 
 
 def test_publish_snapshot_writes_a_version_manifest_and_pointer(output_dir):
-    result = publish_snapshot(
-        star(1), "star", run_id="night-1", partition_cols={"fact_sales": ["date_key"]}
-    )
+    result = publish_snapshot(star(1), "star", run_id="night-1", partition_cols={"fact_sales": ["date_key"]})
     folder = output_dir / "star"
 
     assert result.n_inserted == 23
@@ -483,9 +455,7 @@ def test_publish_snapshot_writes_a_version_manifest_and_pointer(output_dir):
     assert manifest["tables"]["fact_sales"]["files"] == [
         f"fact_sales/date_key={k}/part-00000.parquet" for k in range(3)
     ]
-    assert {"name": "total", "type": "decimal128(19, 2)"} in manifest["tables"]["fact_sales"][
-        "schema"
-    ]
+    assert {"name": "total", "type": "decimal128(19, 2)"} in manifest["tables"]["fact_sales"]["schema"]
     assert dt.datetime.fromisoformat(manifest["created_at"]).tzinfo is not None
     # Power BI's Folder connector on folder/current/ sees exactly these files.
     assert sorted(p.name for p in (folder / "current").rglob("*.parquet")) == [
@@ -592,7 +562,9 @@ def test_a_snapshot_can_carry_unchanged_partitions_over_by_hard_link(output_dir)
     def months(*pairs):
         return pd.DataFrame({"month_key": [m for m, _ in pairs], "v": [v for _, v in pairs]})
 
-    first = publish_snapshot({"t": months((202401, 1), (202401, 2), (202402, 3))}, "snap", partition_cols={"t": ["month_key"]})
+    first = publish_snapshot(
+        {"t": months((202401, 1), (202401, 2), (202402, 3))}, "snap", partition_cols={"t": ["month_key"]}
+    )
     old_file = open_snapshot("snap").path / "t" / "month_key=202401" / "part-00000.parquet"
 
     second = publish_snapshot(

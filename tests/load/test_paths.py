@@ -73,22 +73,16 @@ def test_a_symlink_pointing_out_of_the_root_is_refused(output_dir, tmp_path):
 
 
 def _root_in_subprocess(env_extra: dict[str, str], cwd: Path) -> str:
-    env = {
-        k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "DW_OUTPUT_DIR")
-    }
+    env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "DW_OUTPUT_DIR")}
     env.update(env_extra)
     env["PYTHONPATH"] = str(REPO)
     code = "from dw_analytics.load.paths import output_root; print(output_root())"
-    done = subprocess.run(
-        [sys.executable, "-c", code], env=env, cwd=cwd, capture_output=True, text=True, check=True
-    )
+    done = subprocess.run([sys.executable, "-c", code], env=env, cwd=cwd, capture_output=True, text=True, check=True)
     return done.stdout.strip()
 
 
 def test_without_django_the_env_var_or_data_out_is_the_root(tmp_path):
-    assert _root_in_subprocess({"DW_OUTPUT_DIR": str(tmp_path / "env_out")}, tmp_path) == str(
-        tmp_path / "env_out"
-    )
+    assert _root_in_subprocess({"DW_OUTPUT_DIR": str(tmp_path / "env_out")}, tmp_path) == str(tmp_path / "env_out")
     assert _root_in_subprocess({}, tmp_path) == str(tmp_path / "data" / "out")
 
 

@@ -17,10 +17,7 @@ CENT = Decimal("0.01")
 
 def sql_sales_by_category() -> dict[int, tuple]:
     """The same aggregate computed by the database; SQLite sums in integer cents to stay exact."""
-    if connection.vendor == "sqlite":
-        money = "SUM(CAST(ROUND(({col}) * 100) AS INTEGER))"
-    else:
-        money = "SUM(({col}) * 100)"
+    money = "SUM(CAST(ROUND(({col}) * 100) AS INTEGER))" if connection.vendor == "sqlite" else "SUM(({col}) * 100)"
     sql = f"""
         SELECT c.id, c.nome, COUNT(*), {money.format(col="p.total")}, {money.format(col="p.total - p.custo")}
         FROM sales_pedido p

@@ -153,7 +153,9 @@ def start_slow_night(tmp_path):
 @pytest.mark.django_db(transaction=True)
 def test_a_killed_night_leaves_the_previous_result_and_the_next_run_completes(tmp_path):
     demo_data_create(orders=2_000, seed=8, end=dt.date(2026, 6, 30))
-    first = subprocess.run(manage("refresh_warehouse", "--quiet"), cwd=ROOT, env=start_env(tmp_path), capture_output=True, text=True)
+    first = subprocess.run(
+        manage("refresh_warehouse", "--quiet"), cwd=ROOT, env=start_env(tmp_path), capture_output=True, text=True
+    )
     assert first.returncode == 0, first.stderr
     before = warehouse_state()
     change_the_source()
@@ -181,7 +183,9 @@ def test_a_second_concurrent_night_exits_at_once_with_exit_code_3(tmp_path):
     child, env = start_slow_night(tmp_path)
     try:
         started = time.monotonic()
-        second = subprocess.run(manage("refresh_warehouse", "--quiet"), cwd=ROOT, env=env, capture_output=True, text=True)
+        second = subprocess.run(
+            manage("refresh_warehouse", "--quiet"), cwd=ROOT, env=env, capture_output=True, text=True
+        )
         assert time.monotonic() - started < 20
         assert second.returncode == 3
         assert "pipeline 'nightly' is already running" in second.stderr
@@ -199,7 +203,11 @@ def test_refresh_warehouse_full_refresh_and_backfill_options():
     assert PipelineRun.objects.get().parameters == {"mode": "full"}
 
     call_command("refresh_warehouse", "--quiet", "--backfill", "2026-01-01", "2026-01-31", stdout=StringIO())
-    assert PipelineRun.objects.latest("id").parameters == {"mode": "backfill", "date_from": "2026-01-01", "date_to": "2026-01-31"}
+    assert PipelineRun.objects.latest("id").parameters == {
+        "mode": "backfill",
+        "date_from": "2026-01-01",
+        "date_to": "2026-01-31",
+    }
 
 
 @pytest.mark.django_db

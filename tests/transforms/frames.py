@@ -100,15 +100,9 @@ def random_orders(draw: st.DrawFn, max_size: int = 40) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "id": np.array(ids, dtype=np.int64),
-            "cliente_id": np.array(
-                draw(st.lists(st.sampled_from([100, 101, 999]), min_size=n, max_size=n)), np.int64
-            ),
-            "produto_id": np.array(
-                draw(st.lists(st.sampled_from([10, 11, 12, 77]), min_size=n, max_size=n)), np.int64
-            ),
-            "quantidade": np.array(
-                draw(st.lists(st.integers(1, 9), min_size=n, max_size=n)), np.int64
-            ),
+            "cliente_id": np.array(draw(st.lists(st.sampled_from([100, 101, 999]), min_size=n, max_size=n)), np.int64),
+            "produto_id": np.array(draw(st.lists(st.sampled_from([10, 11, 12, 77]), min_size=n, max_size=n)), np.int64),
+            "quantidade": np.array(draw(st.lists(st.integers(1, 9), min_size=n, max_size=n)), np.int64),
             "total": pd.array([Decimal(c).scaleb(-2) for c in totals], dtype=MONEY),
             "custo": pd.array([Decimal(c).scaleb(-2) for c in costs], dtype=MONEY),
             "criado_em": pd.DatetimeIndex(

@@ -44,9 +44,7 @@ def test_dim_date_first_days_of_2024():
             "day": [1, 2, 3],
             "day_of_year": [1, 2, 3],
             "weekday": [1, 2, 3],
-            "weekday_name_pt": pd.array(
-                ["segunda-feira", "terça-feira", "quarta-feira"], dtype="str"
-            ),
+            "weekday_name_pt": pd.array(["segunda-feira", "terça-feira", "quarta-feira"], dtype="str"),
             "weekday_name_en": pd.array(["Monday", "Tuesday", "Wednesday"], dtype="str"),
             "iso_year": [2024] * 3,
             "iso_week": [1] * 3,
@@ -119,9 +117,7 @@ def test_ponto_facultativo_days_are_business_days_flagged_apart():
     for key in (20250303, 20250304, 20250619):  # Carnaval Monday/Tuesday, Corpus Christi
         assert result.loc[key, "is_optional_holiday"] and not result.loc[key, "is_holiday"]
         assert result.loc[key, "is_business_day"]
-    assert (
-        result.loc[20250418, "is_holiday"] and not result.loc[20250418, "is_business_day"]
-    )  # Good Friday
+    assert result.loc[20250418, "is_holiday"] and not result.loc[20250418, "is_business_day"]  # Good Friday
     assert result["is_holiday"].sum() == 10 and result["is_optional_holiday"].sum() == 3
 
 

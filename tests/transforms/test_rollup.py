@@ -78,17 +78,13 @@ def test_rollup_gives_exact_expected_frame_for_every_function(sales):
 def test_rollup_accepts_a_single_dataframe_and_sorts_by_all_keys():
     df = pd.DataFrame({"a": [2, 1, 2, 1], "b": ["y", "x", "x", "x"], "v": [1, 2, 3, 4]})
     result = rollup(df, by=["a", "b"], s=("v", "sum"), n=("v", "size"))
-    expected = pd.DataFrame(
-        {"a": [1, 2, 2], "b": pd.Series(["x", "x", "y"], dtype=df["b"].dtype), "s": [6, 3, 1]}
-    )
+    expected = pd.DataFrame({"a": [1, 2, 2], "b": pd.Series(["x", "x", "y"], dtype=df["b"].dtype), "s": [6, 3, 1]})
     expected["n"] = np.array([2, 1, 1], dtype="int64")
     assert_frame_equal(result, expected)
 
 
 def test_decimal_mean_rounds_half_even_to_the_column_scale():
-    df = pd.DataFrame(
-        {"k": ["a", "a", "b", "b", "c"], "v": money("0.01", "0.02", "-0.01", "-0.02", None)}
-    )
+    df = pd.DataFrame({"k": ["a", "a", "b", "b", "c"], "v": money("0.01", "0.02", "-0.01", "-0.02", None)})
     result = rollup(df, by="k", m=("v", "mean"), s=("v", "sum"))
     # 0.03/2 = 0.015 -> 0.02 ; -0.03/2 = -0.015 -> -0.02 ; no values -> null mean, zero sum
     assert result["m"].tolist() == [Decimal("0.02"), Decimal("-0.02"), pd.NA]
@@ -214,7 +210,5 @@ def test_decimal_sums_and_means_equal_python_decimal_arithmetic(data):
         total = sum(values, Decimal("0.00"))
         mean = (total / len(values)).quantize(Decimal("0.01"), ROUND_HALF_EVEN) if values else pd.NA
         expected_rows.append((key, total, mean, min(values) if values else pd.NA))
-    got = list(
-        zip(result["k1"], result["s"], result["m"].tolist(), result["lo"].tolist(), strict=True)
-    )
+    got = list(zip(result["k1"], result["s"], result["m"].tolist(), result["lo"].tolist(), strict=True))
     assert got == expected_rows

@@ -54,9 +54,7 @@ def test_sales_by_category_groups_orders_by_their_products_category():
 
 
 def test_sales_by_category_uses_the_orders_own_category_columns_when_present():
-    joined = orders().assign(
-        categoria_id=[2, 2, 1, 1, 1], categoria=["Jogos", "Jogos", "Livros", "Livros", "Livros"]
-    )
+    joined = orders().assign(categoria_id=[2, 2, 1, 1, 1], categoria=["Jogos", "Jogos", "Livros", "Livros", "Livros"])
     result = sales_by_category(joined)
     assert result["categoria_id"].tolist() == [1, 2]
     assert result["categoria"].tolist() == ["Livros", "Jogos"]
@@ -146,19 +144,13 @@ def test_sales_by_period_month_fills_gaps_with_zeros():
     head = result.iloc[[0, 1, 2, 9, 10, 11]].reset_index(drop=True)
     expected = pd.DataFrame(
         {
-            "periodo": dates(
-                "2024-03-01", "2024-04-01", "2024-05-01", "2024-12-01", "2025-01-01", "2025-02-01"
-            ),
+            "periodo": dates("2024-03-01", "2024-04-01", "2024-05-01", "2024-12-01", "2025-01-01", "2025-02-01"),
             "total_vendas": [2, 1, 0, 1, 1, 0],
             "quantidade": [3, 3, 0, 1, 1, 0],
             "receita": money("110.00", "30.00", "0.00", "5.00", "7.00", "0.00", dtype=SUM),
-            "valor_medio": money(
-                "55.0000", "30.0000", None, "5.0000", "7.0000", None, dtype=AVERAGE
-            ),
+            "valor_medio": money("55.0000", "30.0000", None, "5.0000", "7.0000", None, dtype=AVERAGE),
             "lucro": money("44.00", "12.00", "0.00", "2.50", "6.00", "0.00", dtype=SUM),
-            "margem": money(
-                "0.400000", "0.400000", None, "0.500000", "0.857143", None, dtype=RATIO
-            ),
+            "margem": money("0.400000", "0.400000", None, "0.500000", "0.857143", None, dtype=RATIO),
         }
     )
     assert_frame_equal(head, expected)
@@ -204,9 +196,7 @@ def test_growth_compares_with_previous_period_and_year():
 
 
 def test_growth_of_a_count_keeps_integers():
-    weekly = pd.DataFrame(
-        {"periodo": dates("2024-01-01", "2024-01-08", "2024-12-30"), "total_vendas": [4, 5, 6]}
-    )
+    weekly = pd.DataFrame({"periodo": dates("2024-01-01", "2024-01-08", "2024-12-30"), "total_vendas": [4, 5, 6]})
     result = growth(weekly, freq="week", column="total_vendas")
     assert result["total_vendas_periodo_anterior"].tolist() == [pd.NA, 4, pd.NA]
     assert result["crescimento_periodo"].tolist()[1] == Decimal("0.250000")
@@ -268,9 +258,7 @@ def _reference_by_category(frame: pd.DataFrame) -> dict[int, tuple]:
     """Plain Python Decimal arithmetic, group by group: an independent oracle."""
     category_of = {10: 1, 11: 2, 12: 1}
     groups: dict[int, list] = {}
-    for produto, total, custo in zip(
-        frame["produto_id"], frame["total"], frame["custo"], strict=True
-    ):
+    for produto, total, custo in zip(frame["produto_id"], frame["total"], frame["custo"], strict=True):
         groups.setdefault(category_of.get(produto, -1), []).append((total, custo))
     reference = {}
     with localcontext() as ctx:
@@ -279,11 +267,7 @@ def _reference_by_category(frame: pd.DataFrame) -> dict[int, tuple]:
             receita = sum((t for t, _ in rows), Decimal("0.00"))
             lucro = sum((t - c for t, c in rows), Decimal("0.00"))
             media = (receita / len(rows)).quantize(Decimal("0.0001"), ROUND_HALF_EVEN)
-            margem = (
-                (lucro / receita).quantize(Decimal("0.000001"), ROUND_HALF_EVEN)
-                if receita
-                else None
-            )
+            margem = (lucro / receita).quantize(Decimal("0.000001"), ROUND_HALF_EVEN) if receita else None
             reference[key] = (len(rows), receita, media, lucro, margem)
     return reference
 
@@ -313,6 +297,4 @@ def test_period_and_customer_aggregates_are_independent_of_chunking(case):
     whole, chunks = case
     assert_frame_equal(sales_by_period(chunks, "week"), sales_by_period(whole, "week"))
     assert_frame_equal(sales_by_product(chunks, products()), sales_by_product(whole, products()))
-    assert_frame_equal(
-        customer_metrics(chunks, "2024-06-30"), customer_metrics(whole, "2024-06-30")
-    )
+    assert_frame_equal(customer_metrics(chunks, "2024-06-30"), customer_metrics(whole, "2024-06-30"))

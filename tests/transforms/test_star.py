@@ -108,19 +108,13 @@ def test_dim_product_rebuild_closes_changed_versions_and_opens_new_ones():
             "product_key": [-1, 1, 2, 3, 4, 5],
             "produto_id": [-1, 10, 11, 12, 10, 11],
             # nome is type 1: every version shows the latest name
-            "nome": pd.array(
-                ["Unknown", "Atlas", "Xadrez", "Gibi Raro", "Atlas", "Xadrez"], dtype="str"
-            ),
+            "nome": pd.array(["Unknown", "Atlas", "Xadrez", "Gibi Raro", "Atlas", "Xadrez"], dtype="str"),
             "categoria_id": [-1, 1, 2, 1, 1, 1],
-            "categoria": pd.array(
-                ["Unknown", "Livros", "Jogos", "Livros", "Livros", "Livros"], dtype="str"
-            ),
+            "categoria": pd.array(["Unknown", "Livros", "Jogos", "Livros", "Livros", "Livros"], dtype="str"),
             "preco": money(None, "10.00", "50.00", "5.00", "12.00", "50.00"),
             "custo": money(None, "6.00", "30.00", "2.50", "6.00", "30.00"),
             "valid_from": _timestamps(*[VALID_FROM_MIN] * 4, march, june),
-            "valid_to": _timestamps(
-                VALID_TO_MAX, march, june, VALID_TO_MAX, VALID_TO_MAX, VALID_TO_MAX
-            ),
+            "valid_to": _timestamps(VALID_TO_MAX, march, june, VALID_TO_MAX, VALID_TO_MAX, VALID_TO_MAX),
             "is_current": [True, False, False, True, True, True],
         }
     )
@@ -151,9 +145,7 @@ def test_dim_product_adds_new_products_and_keeps_deleted_ones():
     assert second["product_key"].tolist() == [-1, 1, 2, 3, 4]
     assert second["produto_id"].tolist() == [-1, 10, 11, 12, 13]
     assert second["is_current"].all()
-    assert (
-        second["valid_from"].iloc[4] == VALID_FROM_MIN
-    )  # a new product's first version covers all history
+    assert second["valid_from"].iloc[4] == VALID_FROM_MIN  # a new product's first version covers all history
 
 
 def test_dim_product_without_atualizado_em_dates_changes_at_as_of():
@@ -164,18 +156,14 @@ def test_dim_product_without_atualizado_em_dates_changes_at_as_of():
         first,
         as_of="2024-05-05 12:00",
     )
-    assert second.loc[second["product_key"] == 4, "valid_from"].iloc[0] == pd.Timestamp(
-        "2024-05-05 12:00", tz=TZ
-    )
+    assert second.loc[second["product_key"] == 4, "valid_from"].iloc[0] == pd.Timestamp("2024-05-05 12:00", tz=TZ)
     with pytest.raises(Exception, match="as_of"):
         dim_product(_changed_products().drop(columns="atualizado_em"), categories(), first)
 
 
 def test_dim_product_refuses_a_change_dated_before_the_version_it_closes():
     second = dim_product(_changed_products(), categories(), dim_product(products(), categories()))
-    again = _changed_products().assign(
-        preco=money("13.00", "50.00", "5.00")
-    )  # atualizado_em still 15 March
+    again = _changed_products().assign(preco=money("13.00", "50.00", "5.00"))  # atualizado_em still 15 March
     with pytest.raises(SchemaViolation) as error:
         dim_product(again, categories(), second)
     assert error.value.table == "products" and error.value.values == [10]
@@ -250,9 +238,7 @@ def test_inputs_are_not_mutated():
 @given(chunkings(random_orders()))
 def test_fact_from_any_chunking_equals_the_fact_built_whole(case):
     whole, chunks = case
-    dimensions = _dimensions(
-        dim_product(_changed_products(), categories(), dim_product(products(), categories()))
-    )
+    dimensions = _dimensions(dim_product(_changed_products(), categories(), dim_product(products(), categories())))
     streamed = list(fact_sales_chunks(iter(chunks), *dimensions))
     assert [len(c) for c in streamed] == [len(c) for c in chunks]
     assert_frame_equal(fact_sales(iter(chunks), *dimensions), fact_sales(whole, *dimensions))
@@ -261,9 +247,7 @@ def test_fact_from_any_chunking_equals_the_fact_built_whole(case):
 @FAST
 @given(random_orders())
 def test_every_fact_row_joins_to_exactly_one_row_of_each_dimension(frame):
-    dp, dc, dk = _dimensions(
-        dim_product(_changed_products(), categories(), dim_product(products(), categories()))
-    )
+    dp, dc, dk = _dimensions(dim_product(_changed_products(), categories(), dim_product(products(), categories())))
     fact = fact_sales(frame, dp, dc, dk)
     for key, dimension in (("product_key", dp), ("customer_key", dc), ("category_key", dk)):
         joined = fact[["order_id", key]].merge(dimension, on=key, how="left", indicator=True)
@@ -280,9 +264,7 @@ def test_every_fact_row_joins_to_exactly_one_row_of_each_dimension(frame):
         )
     )
     known = joined[joined["product_key"] != -1]
-    assert (
-        (known["valid_from"] <= known["criado_em"]) & (known["criado_em"] < known["valid_to"])
-    ).all()
+    assert ((known["valid_from"] <= known["criado_em"]) & (known["criado_em"] < known["valid_to"])).all()
     assert (known["produto_id"] == known["produto_id_order"]).all()
     assert set(joined.loc[joined["product_key"] == -1, "produto_id_order"]) <= {77}
     assert np.array_equal(

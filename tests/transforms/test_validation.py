@@ -89,9 +89,7 @@ def test_two_current_versions_of_a_product_are_a_violation():
     doubled = pd.concat(
         [
             dp,
-            dp.iloc[[1]].assign(
-                product_key=9, valid_from=pd.Timestamp("2024-01-01", tz="America/Sao_Paulo")
-            ),
+            dp.iloc[[1]].assign(product_key=9, valid_from=pd.Timestamp("2024-01-01", tz="America/Sao_Paulo")),
         ],
         ignore_index=True,
     )

@@ -47,9 +47,7 @@ def viewer_client():
     """A staff member who may only view runs and watermarks."""
     user = get_user_model().objects.create_user("vera", password="pw-vera-123", is_staff=True)
     user.user_permissions.add(
-        *Permission.objects.filter(
-            codename__in=["view_pipelinerun", "view_watermark", "change_watermark"]
-        )
+        *Permission.objects.filter(codename__in=["view_pipelinerun", "view_watermark", "change_watermark"])
     )
     client = Client()
     client.force_login(user)
@@ -100,19 +98,14 @@ def test_changelist_shows_the_run_columns_with_a_coloured_status(superuser_clien
     ]
     assert 'class="dw-status dw-status-succeeded" style="color:#157347' in html
     assert 'class="dw-status dw-status-failed" style="color:#c0352b' in html
-    row = re.search(
-        rf"<tr>.*?/admin/warehouse/pipelinerun/{ok.pk}/change/.*?</tr>", html, re.S
-    ).group(0)
+    row = re.search(rf"<tr>.*?/admin/warehouse/pipelinerun/{ok.pk}/change/.*?</tr>", html, re.S).group(0)
     assert (
-        '<td class="field-started"><span style="white-space:nowrap">2026-03-01 00:00</span></td>'
-        in row
+        '<td class="field-started"><span style="white-space:nowrap">2026-03-01 00:00</span></td>' in row
     )  # America/Sao_Paulo
     assert '<td class="field-duration">12.50 s</td>' in row
     assert '<td class="field-rows_processed">12,345</td>' in row
     assert '<td class="field-peak_memory">256.2 MB</td>' in row
-    failed_row = re.search(
-        rf"<tr>.*?/admin/warehouse/pipelinerun/{failed.pk}/change/.*?</tr>", html, re.S
-    ).group(0)
+    failed_row = re.search(rf"<tr>.*?/admin/warehouse/pipelinerun/{failed.pk}/change/.*?</tr>", html, re.S).group(0)
     assert '<td class="field-duration">—</td>' in failed_row
     assert ">Run now: re-run the selected runs&#x27; pipelines</option>" in html
 
@@ -131,12 +124,8 @@ def test_changelist_filters_and_search(superuser_client):
     assert listed({"status__exact": "succeeded"}) == {nightly.pk}
     assert listed({"q": "valor"}) == {etl.pk}
     assert listed({"q": "cron"}) == {nightly.pk}
-    assert listed({"started_at__year": 2026, "started_at__month": 3, "started_at__day": 2}) == {
-        etl.pk
-    }
-    assert listed({"started_at__year": 2026, "started_at__month": 3, "started_at__day": 1}) == {
-        nightly.pk
-    }
+    assert listed({"started_at__year": 2026, "started_at__month": 3, "started_at__day": 2}) == {etl.pk}
+    assert listed({"started_at__year": 2026, "started_at__month": 3, "started_at__day": 1}) == {nightly.pk}
 
 
 @pytest.mark.django_db
@@ -171,10 +160,7 @@ def test_detail_is_read_only_with_step_table_parameters_and_traceback(superuser_
     assert '<pre style="margin:0">{\n  &quot;chunksize&quot;: 5000\n}</pre>' in html
     assert "Traceback (most recent call last):\n  &lt;frame&gt;</pre>" in html
     assert f'<a href="/runs/{run.pk}/quarantine.csv">download CSV</a>' in html
-    assert (
-        superuser_client.post(f"/admin/warehouse/pipelinerun/{run.pk}/change/", {}).status_code
-        == 403
-    )
+    assert superuser_client.post(f"/admin/warehouse/pipelinerun/{run.pk}/change/", {}).status_code == 403
     assert superuser_client.get("/admin/warehouse/pipelinerun/add/").status_code == 403
 
 
@@ -199,9 +185,7 @@ def test_run_now_in_sync_mode_runs_each_pipeline_once_as_the_requesting_user(
 
     response = post_run_now(superuser_client, *old, unknown)
 
-    new_runs = list(
-        PipelineRun.objects.filter(pipeline=RUN_NOW).exclude(pk__in=[r.pk for r in old])
-    )
+    new_runs = list(PipelineRun.objects.filter(pipeline=RUN_NOW).exclude(pk__in=[r.pk for r in old]))
     assert len(new_runs) == 1
     new = new_runs[0]
     assert (new.status, new.triggered_by, new.n_processed) == ("succeeded", "root", 3)
@@ -239,21 +223,14 @@ def test_run_now_in_celery_mode_enqueues_the_task_with_the_username(
 
 
 @pytest.mark.django_db
-def test_auto_mode_runs_synchronously_when_no_worker_answers(
-    superuser_client, run_now_pipeline, settings, monkeypatch
-):
+def test_auto_mode_runs_synchronously_when_no_worker_answers(superuser_client, run_now_pipeline, settings, monkeypatch):
     settings.DW_RUN_NOW_MODE = "auto"
     monkeypatch.setattr(warehouse_admin, "celery_workers_available", lambda: False)
     run = make_run(RUN_NOW)
 
     post_run_now(superuser_client, run)
 
-    assert (
-        PipelineRun.objects.filter(
-            pipeline=RUN_NOW, triggered_by="root", status="succeeded"
-        ).count()
-        == 1
-    )
+    assert PipelineRun.objects.filter(pipeline=RUN_NOW, triggered_by="root", status="succeeded").count() == 1
 
 
 def test_auto_mode_picks_celery_when_a_worker_answers(settings, monkeypatch):
@@ -263,19 +240,14 @@ def test_auto_mode_picks_celery_when_a_worker_answers(settings, monkeypatch):
 
 
 def test_an_unreachable_broker_means_no_worker():
-    assert (
-        warehouse_admin.celery_workers_available(broker_url="redis://127.0.0.1:1/0", timeout=0.5)
-        is False
-    )
+    assert warehouse_admin.celery_workers_available(broker_url="redis://127.0.0.1:1/0", timeout=0.5) is False
 
 
 def test_an_invalid_run_now_mode_is_a_configuration_error(settings):
     from django.core.exceptions import ImproperlyConfigured
 
     settings.DW_RUN_NOW_MODE = "later"
-    with pytest.raises(
-        ImproperlyConfigured, match="DW_RUN_NOW_MODE must be one of auto, celery, sync; got 'later'"
-    ):
+    with pytest.raises(ImproperlyConfigured, match="DW_RUN_NOW_MODE must be one of auto, celery, sync; got 'later'"):
         warehouse_admin.run_now_mode()
 
 
@@ -299,9 +271,7 @@ def test_admin_actions_need_the_csrf_token(run_now_pipeline, settings):
     client.force_login(user)
     run = make_run(RUN_NOW)
 
-    response = client.post(
-        CHANGELIST, {"action": "run_now", "_selected_action": [run.pk], "index": 0}
-    )
+    response = client.post(CHANGELIST, {"action": "run_now", "_selected_action": [run.pk], "index": 0})
 
     assert response.status_code == 403
     assert PipelineRun.objects.filter(pipeline=RUN_NOW).count() == 1
@@ -328,9 +298,7 @@ def test_superusers_edit_watermarks(superuser_client):
     assert response.status_code == 302
     mark.refresh_from_db()
     assert mark.last_id == 7
-    assert mark.last_updated_at == dt.datetime(
-        2026, 3, 1, 3, 0, tzinfo=dt.UTC
-    )  # entered in America/Sao_Paulo
+    assert mark.last_updated_at == dt.datetime(2026, 3, 1, 3, 0, tzinfo=dt.UTC)  # entered in America/Sao_Paulo
 
 
 @pytest.mark.django_db
@@ -338,9 +306,7 @@ def test_staff_non_superusers_only_view_watermarks_even_with_the_change_permissi
     mark = Watermark.objects.create(name="sales.Pedido", last_id=10)
 
     page = viewer_client.get(f"/admin/warehouse/watermark/{mark.pk}/change/")
-    post = viewer_client.post(
-        f"/admin/warehouse/watermark/{mark.pk}/change/", {"name": "x", "last_id": "1"}
-    )
+    post = viewer_client.post(f"/admin/warehouse/watermark/{mark.pk}/change/", {"name": "x", "last_id": "1"})
 
     assert page.status_code == 200
     assert 'name="_save"' not in page.content.decode()

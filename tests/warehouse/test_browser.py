@@ -57,9 +57,7 @@ def browser(tmp_path, monkeypatch):
     chromium = _find("CHROMIUM_BIN", "chromium", "chromium-browser")
     driver_path = _find("CHROMEDRIVER_BIN", "chromedriver", "/usr/lib/chromium/chromedriver")
     if not chromium or not driver_path:
-        _unavailable(
-            "chromium / chromedriver not found (apt-get install -y chromium chromium-driver)"
-        )
+        _unavailable("chromium / chromedriver not found (apt-get install -y chromium chromium-driver)")
     # explicit paths: Selenium Manager must not try to download anything
     monkeypatch.setenv("SE_OFFLINE", "true")
     options = webdriver.ChromeOptions()
@@ -123,12 +121,8 @@ def test_staff_member_sees_one_chart_point_per_nightly_run(browser, live_server,
                     },
                 ],
                 parameters={"chunksize": 100_000},
-                error="ValueError: column 'valor' has 7 values that are not numbers"
-                if failed
-                else "",
-                traceback="Traceback (most recent call last):\n  ...\nValueError: ..."
-                if failed
-                else "",
+                error="ValueError: column 'valor' has 7 values that are not numbers" if failed else "",
+                traceback="Traceback (most recent call last):\n  ...\nValueError: ..." if failed else "",
                 triggered_by="cron",
             )
         )
@@ -153,9 +147,7 @@ def test_staff_member_sees_one_chart_point_per_nightly_run(browser, live_server,
         assert len(points) == N_RUNS, key
         assert all(p.is_displayed() for p in points)
     duration_points = browser.find_elements(By.CSS_SELECTOR, "#chart-duration circle.point")
-    tooltips = [
-        p.find_element(By.TAG_NAME, "title").get_attribute("textContent") for p in duration_points
-    ]
+    tooltips = [p.find_element(By.TAG_NAME, "title").get_attribute("textContent") for p in duration_points]
     assert tooltips[0] == f"Run #{runs[0].pk} · 2026-03-01 00:00 · 40.00 s · succeeded"
     assert tooltips[3] == f"Run #{runs[3].pk} · 2026-03-04 00:00 · 55.00 s · failed"
     assert len(browser.find_elements(By.CSS_SELECTOR, "#chart-duration circle.point-failed")) == 1
@@ -167,12 +159,8 @@ def test_staff_member_sees_one_chart_point_per_nightly_run(browser, live_server,
 
     # a chart point links to its run, whose page lists the quarantined row
     browser.get(f"{live_server.url}/runs/{runs[3].pk}/")
-    assert (
-        browser.find_element(By.CSS_SELECTOR, "#quarantine-rows tbody td code").text == "fonte.csv"
-    )
-    assert browser.find_element(By.CSS_SELECTOR, ".error-message").text.startswith(
-        "ValueError: column 'valor'"
-    )
+    assert browser.find_element(By.CSS_SELECTOR, "#quarantine-rows tbody td code").text == "fonte.csv"
+    assert browser.find_element(By.CSS_SELECTOR, ".error-message").text.startswith("ValueError: column 'valor'")
     browser.save_screenshot(str(tmp_path / "run-detail.png"))
 
     browser.get(f"{live_server.url}/runs/")

@@ -110,9 +110,7 @@ def test_all_fresh_and_format_age():
     fresh = Freshness("a", dt.timedelta(hours=1), now, now)
     stale = Freshness("b", dt.timedelta(hours=1), None, now)
     assert all_fresh([]) and all_fresh([fresh]) and not all_fresh([fresh, stale])
-    assert [
-        format_age(x) for x in (None, dt.timedelta(minutes=7), dt.timedelta(hours=26, minutes=3))
-    ] == [
+    assert [format_age(x) for x in (None, dt.timedelta(minutes=7), dt.timedelta(hours=26, minutes=3))] == [
         "never",
         "7 min",
         "1 d 2 h",
@@ -167,10 +165,7 @@ def test_health_is_503_when_one_pipeline_is_stale_and_exposes_no_data(client, mo
     }
     # freshness only: no counts, errors or parameters
     assert set(body) == {"status", "checked_at", "pipelines"}
-    assert all(
-        set(entry) == {"fresh", "last_success_at", "max_age_s"}
-        for entry in body["pipelines"].values()
-    )
+    assert all(set(entry) == {"fresh", "last_success_at", "max_age_s"} for entry in body["pipelines"].values())
     assert "secret detail" not in response.content.decode()
 
 
@@ -238,10 +233,7 @@ def test_check_freshness_fails_with_exit_code_2_when_stale(monitored):
 
     assert raised.value.returncode == 2
     assert str(raised.value) == f"stale pipeline(s): {DAILY}"
-    assert (
-        next(line for line in out.getvalue().splitlines() if line.startswith(DAILY)).split()[1]
-        == "STALE"
-    )
+    assert next(line for line in out.getvalue().splitlines() if line.startswith(DAILY)).split()[1] == "STALE"
 
 
 @pytest.mark.django_db

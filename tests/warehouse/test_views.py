@@ -29,9 +29,7 @@ STEPS = [
 ]
 
 
-def make_run(
-    pipeline: str = "nightly", *, day: int = 0, status: str = "succeeded", **fields
-) -> PipelineRun:
+def make_run(pipeline: str = "nightly", *, day: int = 0, status: str = "succeeded", **fields) -> PipelineRun:
     started = T0 + dt.timedelta(days=day)
     values = {
         "finished_at": started + dt.timedelta(seconds=10 + day),
@@ -43,9 +41,7 @@ def make_run(
         "triggered_by": "cron",
     }
     values.update(fields)
-    return PipelineRun.objects.create(
-        pipeline=pipeline, status=status, started_at=started, **values
-    )
+    return PipelineRun.objects.create(pipeline=pipeline, status=status, started_at=started, **values)
 
 
 @pytest.fixture
@@ -67,12 +63,8 @@ def run_with_quarantine():
     run = make_run("etl", n_errors=3)
     QuarantinedRow.objects.bulk_create(
         [
-            QuarantinedRow(
-                run=run, file="in.csv", line=3, column="valor", value="=1+2", reason="not a number"
-            ),
-            QuarantinedRow(
-                run=run, file="in.csv", line=7, column="data", value="31/02/2026", reason="bad date"
-            ),
+            QuarantinedRow(run=run, file="in.csv", line=3, column="valor", value="=1+2", reason="not a number"),
+            QuarantinedRow(run=run, file="in.csv", line=7, column="data", value="31/02/2026", reason="bad date"),
             QuarantinedRow(
                 run=run,
                 file="in.csv",
@@ -177,9 +169,7 @@ def test_run_list_paginates_and_keeps_the_filter_in_page_links(staff_client, mon
 @pytest.mark.django_db
 def test_pipeline_page_charts_duration_rows_and_memory_with_one_point_per_run(staff_client):
     runs = [make_run("nightly", day=d) for d in range(4)]
-    make_run(
-        "nightly", day=5, status="running", finished_at=None, duration_s=None, peak_rss_mb=None
-    )
+    make_run("nightly", day=5, status="running", finished_at=None, duration_s=None, peak_rss_mb=None)
     make_run("etl", day=1)
 
     html = staff_client.get("/runs/nightly/").content.decode()
@@ -188,18 +178,12 @@ def test_pipeline_page_charts_duration_rows_and_memory_with_one_point_per_run(st
         svg = re.search(rf'<svg class="chart" id="chart-{key}".*?</svg>', html, re.S).group(0)
         assert svg.count("<circle") == 4, key  # finished nightly runs only
         assert "<polyline" in svg
-    duration_svg = re.search(r'<svg class="chart" id="chart-duration".*?</svg>', html, re.S).group(
-        0
-    )
+    duration_svg = re.search(r'<svg class="chart" id="chart-duration".*?</svg>', html, re.S).group(0)
     # tooltip of the last run: number, local start time (America/Sao_Paulo = UTC-3), value, status
-    assert (
-        f"<title>Run #{runs[3].pk} · 2026-03-04 00:00 · 13.00 s · succeeded</title>" in duration_svg
-    )
+    assert f"<title>Run #{runs[3].pk} · 2026-03-04 00:00 · 13.00 s · succeeded</title>" in duration_svg
     assert f'<a href="/runs/{runs[3].pk}/">' in duration_svg
     assert ">Duration (s)</text>" in duration_svg and ">Run start</text>" in duration_svg
-    steps_svg = re.search(
-        r'<svg class="chart chart-bars" id="chart-steps".*?</svg>', html, re.S
-    ).group(0)
+    steps_svg = re.search(r'<svg class="chart chart-bars" id="chart-steps".*?</svg>', html, re.S).group(0)
     assert steps_svg.count('<rect class="bar"') == 3
     assert "<title>transform: 0.500 s · 990 rows · peak 95.5 MB</title>" in steps_svg
     assert "<title>load: 2.000 s · peak 101.0 MB</title>" in steps_svg
@@ -248,9 +232,7 @@ def never_run_pipeline():
 
 
 @pytest.mark.django_db
-def test_a_registered_pipeline_without_runs_shows_an_empty_page_and_is_stale(
-    staff_client, never_run_pipeline
-):
+def test_a_registered_pipeline_without_runs_shows_an_empty_page_and_is_stale(staff_client, never_run_pipeline):
     response = staff_client.get("/runs/test_views_never_run/")
 
     assert response.status_code == 200
@@ -287,15 +269,11 @@ def test_pipeline_page_limit_keeps_the_most_recent_runs(staff_client):
 
 
 @pytest.mark.django_db
-def test_run_detail_shows_steps_parameters_error_and_quarantined_rows(
-    staff_client, run_with_quarantine
-):
+def test_run_detail_shows_steps_parameters_error_and_quarantined_rows(staff_client, run_with_quarantine):
     run = run_with_quarantine
     run.status = "failed"
     run.error = "ValueError: bad <input>"
-    run.traceback = (
-        'Traceback (most recent call last):\n  File "x.py", line 1\nValueError: bad <input>'
-    )
+    run.traceback = 'Traceback (most recent call last):\n  File "x.py", line 1\nValueError: bad <input>'
     run.parameters = {"chunksize": 5000}
     run.save()
 
@@ -309,9 +287,7 @@ def test_run_detail_shows_steps_parameters_error_and_quarantined_rows(
     cells = re.findall(r"<td[^>]*>(.*?)</td>", steps_table, re.S)
     assert cells[:4] == ["<code>extract</code>", "1.250", "1,000", "80.0"]
     assert cells[8:12] == ["<code>load</code>", "2.000", '<span class="muted">—</span>', "101.0"]
-    quarantine = re.search(
-        r'<table class="data" id="quarantine-rows">.*?</table>', html, re.S
-    ).group(0)
+    quarantine = re.search(r'<table class="data" id="quarantine-rows">.*?</table>', html, re.S).group(0)
     assert quarantine.count("<tr>") == 4  # header + 3 rows
     assert "<code>31/02/2026</code>" in quarantine
     assert f'href="/runs/{run.pk}/quarantine.csv"' in html
@@ -327,23 +303,16 @@ def test_run_detail_of_a_missing_run_is_404(staff_client):
 
 
 @pytest.mark.django_db
-def test_quarantine_csv_streams_every_row_with_formulas_neutralised(
-    staff_client, run_with_quarantine
-):
+def test_quarantine_csv_streams_every_row_with_formulas_neutralised(staff_client, run_with_quarantine):
     other = make_run("etl", day=3)
-    QuarantinedRow.objects.create(
-        run=other, file="other.csv", line=1, value="x", reason="other run"
-    )
+    QuarantinedRow.objects.create(run=other, file="other.csv", line=1, value="x", reason="other run")
 
     response = staff_client.get(f"/runs/{run_with_quarantine.pk}/quarantine.csv")
 
     assert response.status_code == 200
     assert response.streaming
     assert response["Content-Type"] == "text/csv; charset=utf-8"
-    assert (
-        response["Content-Disposition"]
-        == f'attachment; filename="run-{run_with_quarantine.pk}-quarantine.csv"'
-    )
+    assert response["Content-Disposition"] == f'attachment; filename="run-{run_with_quarantine.pk}-quarantine.csv"'
     body = b"".join(response.streaming_content).decode()
     assert body == (
         "file,line,column,value,reason\r\n"
@@ -411,9 +380,7 @@ def test_time_series_chart_places_points_by_time_and_value():
 
     svg = time_series_chart(points, chart_id="c", title="T", y_label="Y")
 
-    circles = re.findall(
-        r'<circle class="([^"]+)" cx="([\d.]+)" cy="([\d.]+)" r="4"><title>(\w)</title>', svg
-    )
+    circles = re.findall(r'<circle class="([^"]+)" cx="([\d.]+)" cy="([\d.]+)" r="4"><title>(\w)</title>', svg)
     # plot area: x 64..620, y 14..194; ticks 0..10
     assert circles == [
         ("point", "64.0", "194.0", "a"),

@@ -6,81 +6,156 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Categoria',
+            name="Categoria",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('nome', models.CharField(help_text='Category name.', max_length=100, unique=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("nome", models.CharField(help_text="Category name.", max_length=100, unique=True)),
             ],
             options={
-                'verbose_name_plural': 'categorias',
-                'ordering': ['nome'],
+                "verbose_name_plural": "categorias",
+                "ordering": ["nome"],
             },
         ),
         migrations.CreateModel(
-            name='Cliente',
+            name="Cliente",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('nome', models.CharField(help_text='Customer name.', max_length=200)),
-                ('email', models.EmailField(help_text='Customer e-mail, unique.', max_length=254, unique=True)),
-                ('cidade', models.CharField(help_text='City.', max_length=100)),
-                ('uf', models.CharField(choices=[('AC', 'AC'), ('AL', 'AL'), ('AP', 'AP'), ('AM', 'AM'), ('BA', 'BA'), ('CE', 'CE'), ('DF', 'DF'), ('ES', 'ES'), ('GO', 'GO'), ('MA', 'MA'), ('MT', 'MT'), ('MS', 'MS'), ('MG', 'MG'), ('PA', 'PA'), ('PB', 'PB'), ('PR', 'PR'), ('PE', 'PE'), ('PI', 'PI'), ('RJ', 'RJ'), ('RN', 'RN'), ('RS', 'RS'), ('RO', 'RO'), ('RR', 'RR'), ('SC', 'SC'), ('SP', 'SP'), ('SE', 'SE'), ('TO', 'TO')], help_text='Brazilian state.', max_length=2)),
-                ('atualizado_em', models.DateTimeField(auto_now=True, db_index=True, help_text='Last change.')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("nome", models.CharField(help_text="Customer name.", max_length=200)),
+                ("email", models.EmailField(help_text="Customer e-mail, unique.", max_length=254, unique=True)),
+                ("cidade", models.CharField(help_text="City.", max_length=100)),
+                (
+                    "uf",
+                    models.CharField(
+                        choices=[
+                            ("AC", "AC"),
+                            ("AL", "AL"),
+                            ("AP", "AP"),
+                            ("AM", "AM"),
+                            ("BA", "BA"),
+                            ("CE", "CE"),
+                            ("DF", "DF"),
+                            ("ES", "ES"),
+                            ("GO", "GO"),
+                            ("MA", "MA"),
+                            ("MT", "MT"),
+                            ("MS", "MS"),
+                            ("MG", "MG"),
+                            ("PA", "PA"),
+                            ("PB", "PB"),
+                            ("PR", "PR"),
+                            ("PE", "PE"),
+                            ("PI", "PI"),
+                            ("RJ", "RJ"),
+                            ("RN", "RN"),
+                            ("RS", "RS"),
+                            ("RO", "RO"),
+                            ("RR", "RR"),
+                            ("SC", "SC"),
+                            ("SP", "SP"),
+                            ("SE", "SE"),
+                            ("TO", "TO"),
+                        ],
+                        help_text="Brazilian state.",
+                        max_length=2,
+                    ),
+                ),
+                ("atualizado_em", models.DateTimeField(auto_now=True, db_index=True, help_text="Last change.")),
             ],
         ),
         migrations.CreateModel(
-            name='Destino',
+            name="Destino",
             fields=[
-                ('id_externo', models.CharField(help_text="The source system's id.", max_length=64, primary_key=True, serialize=False)),
-                ('valor', models.DecimalField(decimal_places=2, help_text='valor x 1.1, rounded half-even to cents.', max_digits=14)),
-                ('data', models.DateField(help_text="The source timestamp's date (America/Sao_Paulo).")),
+                (
+                    "id_externo",
+                    models.CharField(
+                        help_text="The source system's id.", max_length=64, primary_key=True, serialize=False
+                    ),
+                ),
+                (
+                    "valor",
+                    models.DecimalField(
+                        decimal_places=2, help_text="valor x 1.1, rounded half-even to cents.", max_digits=14
+                    ),
+                ),
+                ("data", models.DateField(help_text="The source timestamp's date (America/Sao_Paulo).")),
             ],
         ),
         migrations.CreateModel(
-            name='FonteExterna',
+            name="FonteExterna",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('id_externo', models.CharField(help_text="The source system's id.", max_length=64, unique=True)),
-                ('valor', models.DecimalField(decimal_places=2, help_text='Raw value, BRL.', max_digits=14)),
-                ('data', models.DateTimeField(help_text='When the source recorded the value.')),
-                ('processado', models.BooleanField(db_index=True, default=False, help_text='Already loaded into Destino.')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("id_externo", models.CharField(help_text="The source system's id.", max_length=64, unique=True)),
+                ("valor", models.DecimalField(decimal_places=2, help_text="Raw value, BRL.", max_digits=14)),
+                ("data", models.DateTimeField(help_text="When the source recorded the value.")),
+                (
+                    "processado",
+                    models.BooleanField(db_index=True, default=False, help_text="Already loaded into Destino."),
+                ),
             ],
             options={
-                'verbose_name_plural': 'fontes externas',
+                "verbose_name_plural": "fontes externas",
             },
         ),
         migrations.CreateModel(
-            name='Produto',
+            name="Produto",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('nome', models.CharField(help_text='Product name.', max_length=200)),
-                ('preco', models.DecimalField(decimal_places=2, help_text='List price, BRL.', max_digits=14)),
-                ('custo', models.DecimalField(decimal_places=2, help_text='Unit cost, BRL.', max_digits=14)),
-                ('atualizado_em', models.DateTimeField(auto_now=True, db_index=True, help_text='Last change.')),
-                ('categoria', models.ForeignKey(help_text='Product category.', on_delete=django.db.models.deletion.PROTECT, related_name='produtos', to='sales.categoria')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("nome", models.CharField(help_text="Product name.", max_length=200)),
+                ("preco", models.DecimalField(decimal_places=2, help_text="List price, BRL.", max_digits=14)),
+                ("custo", models.DecimalField(decimal_places=2, help_text="Unit cost, BRL.", max_digits=14)),
+                ("atualizado_em", models.DateTimeField(auto_now=True, db_index=True, help_text="Last change.")),
+                (
+                    "categoria",
+                    models.ForeignKey(
+                        help_text="Product category.",
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="produtos",
+                        to="sales.categoria",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Pedido',
+            name="Pedido",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('quantidade', models.PositiveIntegerField(help_text='Units sold.')),
-                ('total', models.DecimalField(decimal_places=2, help_text='Order total, BRL.', max_digits=14)),
-                ('custo', models.DecimalField(decimal_places=2, help_text='Order cost, BRL.', max_digits=14)),
-                ('criado_em', models.DateTimeField(db_index=True, default=django.utils.timezone.now, help_text='When the order was placed.')),
-                ('atualizado_em', models.DateTimeField(auto_now=True, help_text='Last change, for incremental loads.')),
-                ('cliente', models.ForeignKey(help_text='Buyer.', on_delete=django.db.models.deletion.PROTECT, related_name='pedidos', to='sales.cliente')),
-                ('produto', models.ForeignKey(help_text='Product sold.', on_delete=django.db.models.deletion.PROTECT, related_name='pedidos', to='sales.produto')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("quantidade", models.PositiveIntegerField(help_text="Units sold.")),
+                ("total", models.DecimalField(decimal_places=2, help_text="Order total, BRL.", max_digits=14)),
+                ("custo", models.DecimalField(decimal_places=2, help_text="Order cost, BRL.", max_digits=14)),
+                (
+                    "criado_em",
+                    models.DateTimeField(
+                        db_index=True, default=django.utils.timezone.now, help_text="When the order was placed."
+                    ),
+                ),
+                ("atualizado_em", models.DateTimeField(auto_now=True, help_text="Last change, for incremental loads.")),
+                (
+                    "cliente",
+                    models.ForeignKey(
+                        help_text="Buyer.",
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="pedidos",
+                        to="sales.cliente",
+                    ),
+                ),
+                (
+                    "produto",
+                    models.ForeignKey(
+                        help_text="Product sold.",
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="pedidos",
+                        to="sales.produto",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['atualizado_em', 'id'], name='pedido_watermark_idx')],
+                "indexes": [models.Index(fields=["atualizado_em", "id"], name="pedido_watermark_idx")],
             },
         ),
     ]

@@ -4,55 +4,102 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='SalesByCategory',
+            name="SalesByCategory",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('categoria_id', models.BigIntegerField(help_text='Natural key of the category (sales.Categoria.id).', unique=True)),
-                ('categoria', models.CharField(help_text='Category name.', max_length=100)),
-                ('total_vendas', models.BigIntegerField(help_text='Number of orders.')),
-                ('receita', models.DecimalField(decimal_places=2, help_text='Sum of order totals, BRL.', max_digits=18)),
-                ('valor_medio', models.DecimalField(decimal_places=4, help_text='Average order total, BRL, rounded half-even to 4 places.', max_digits=18)),
-                ('lucro', models.DecimalField(decimal_places=2, help_text='Sum of (total - custo), BRL.', max_digits=18)),
-                ('margem', models.DecimalField(decimal_places=6, help_text='lucro / receita, a fraction; null when receita is 0.', max_digits=9, null=True)),
-                ('atualizado_em', models.DateTimeField(help_text='When the row was computed.')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "categoria_id",
+                    models.BigIntegerField(help_text="Natural key of the category (sales.Categoria.id).", unique=True),
+                ),
+                ("categoria", models.CharField(help_text="Category name.", max_length=100)),
+                ("total_vendas", models.BigIntegerField(help_text="Number of orders.")),
+                (
+                    "receita",
+                    models.DecimalField(decimal_places=2, help_text="Sum of order totals, BRL.", max_digits=18),
+                ),
+                (
+                    "valor_medio",
+                    models.DecimalField(
+                        decimal_places=4,
+                        help_text="Average order total, BRL, rounded half-even to 4 places.",
+                        max_digits=18,
+                    ),
+                ),
+                (
+                    "lucro",
+                    models.DecimalField(decimal_places=2, help_text="Sum of (total - custo), BRL.", max_digits=18),
+                ),
+                (
+                    "margem",
+                    models.DecimalField(
+                        decimal_places=6,
+                        help_text="lucro / receita, a fraction; null when receita is 0.",
+                        max_digits=9,
+                        null=True,
+                    ),
+                ),
+                ("atualizado_em", models.DateTimeField(help_text="When the row was computed.")),
             ],
             options={
-                'verbose_name_plural': 'sales by category',
-                'ordering': ['categoria'],
+                "verbose_name_plural": "sales by category",
+                "ordering": ["categoria"],
             },
         ),
         migrations.CreateModel(
-            name='PipelineRun',
+            name="PipelineRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('pipeline', models.CharField(db_index=True, help_text='Registered pipeline name.', max_length=100)),
-                ('status', models.CharField(choices=[('running', 'running'), ('succeeded', 'succeeded'), ('failed', 'failed')], db_index=True, default='running', max_length=10)),
-                ('started_at', models.DateTimeField(db_index=True, help_text='When the run started.')),
-                ('finished_at', models.DateTimeField(blank=True, help_text='When the run ended.', null=True)),
-                ('duration_s', models.FloatField(blank=True, help_text='Wall-clock seconds.', null=True)),
-                ('n_processed', models.BigIntegerField(default=0, help_text='Rows processed.')),
-                ('n_errors', models.BigIntegerField(default=0, help_text='Rows rejected or quarantined.')),
-                ('n_inserted', models.BigIntegerField(default=0, help_text='Rows inserted by the loads.')),
-                ('n_updated', models.BigIntegerField(default=0, help_text='Rows updated by the loads.')),
-                ('n_deleted', models.BigIntegerField(default=0, help_text='Rows deleted by the loads.')),
-                ('peak_rss_mb', models.FloatField(blank=True, help_text='Peak resident memory of the run, MB.', null=True)),
-                ('steps', models.JSONField(blank=True, default=list, help_text='Per-step timings: name, duration, rows, memory.')),
-                ('parameters', models.JSONField(blank=True, default=dict, help_text='Parameters the run was called with.')),
-                ('error', models.TextField(blank=True, default='', help_text='Error type and message of a failed run.')),
-                ('traceback', models.TextField(blank=True, default='', help_text='Traceback of a failed run.')),
-                ('triggered_by', models.CharField(blank=True, default='', help_text='User or scheduler that asked.', max_length=150)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("pipeline", models.CharField(db_index=True, help_text="Registered pipeline name.", max_length=100)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("running", "running"), ("succeeded", "succeeded"), ("failed", "failed")],
+                        db_index=True,
+                        default="running",
+                        max_length=10,
+                    ),
+                ),
+                ("started_at", models.DateTimeField(db_index=True, help_text="When the run started.")),
+                ("finished_at", models.DateTimeField(blank=True, help_text="When the run ended.", null=True)),
+                ("duration_s", models.FloatField(blank=True, help_text="Wall-clock seconds.", null=True)),
+                ("n_processed", models.BigIntegerField(default=0, help_text="Rows processed.")),
+                ("n_errors", models.BigIntegerField(default=0, help_text="Rows rejected or quarantined.")),
+                ("n_inserted", models.BigIntegerField(default=0, help_text="Rows inserted by the loads.")),
+                ("n_updated", models.BigIntegerField(default=0, help_text="Rows updated by the loads.")),
+                ("n_deleted", models.BigIntegerField(default=0, help_text="Rows deleted by the loads.")),
+                (
+                    "peak_rss_mb",
+                    models.FloatField(blank=True, help_text="Peak resident memory of the run, MB.", null=True),
+                ),
+                (
+                    "steps",
+                    models.JSONField(
+                        blank=True, default=list, help_text="Per-step timings: name, duration, rows, memory."
+                    ),
+                ),
+                (
+                    "parameters",
+                    models.JSONField(blank=True, default=dict, help_text="Parameters the run was called with."),
+                ),
+                (
+                    "error",
+                    models.TextField(blank=True, default="", help_text="Error type and message of a failed run."),
+                ),
+                ("traceback", models.TextField(blank=True, default="", help_text="Traceback of a failed run.")),
+                (
+                    "triggered_by",
+                    models.CharField(blank=True, default="", help_text="User or scheduler that asked.", max_length=150),
+                ),
             ],
             options={
-                'ordering': ['-started_at', '-id'],
-                'indexes': [models.Index(fields=['pipeline', '-started_at'], name='run_pipeline_started_idx')],
+                "ordering": ["-started_at", "-id"],
+                "indexes": [models.Index(fields=["pipeline", "-started_at"], name="run_pipeline_started_idx")],
             },
         ),
     ]

@@ -5,36 +5,67 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('warehouse', '0001_initial'),
+        ("warehouse", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='QuarantinedRow',
+            name="QuarantinedRow",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('file', models.CharField(blank=True, default='', help_text='Source file or table.', max_length=500)),
-                ('line', models.BigIntegerField(blank=True, help_text='Line number in the source file (header = 1).', null=True)),
-                ('column', models.CharField(blank=True, default='', help_text='Offending column, when known.', max_length=200)),
-                ('value', models.TextField(blank=True, default='', help_text='The raw offending value or line.')),
-                ('reason', models.TextField(help_text='Why the row was rejected.')),
-                ('run', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='quarantined_rows', to='warehouse.pipelinerun')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("file", models.CharField(blank=True, default="", help_text="Source file or table.", max_length=500)),
+                (
+                    "line",
+                    models.BigIntegerField(
+                        blank=True, help_text="Line number in the source file (header = 1).", null=True
+                    ),
+                ),
+                (
+                    "column",
+                    models.CharField(blank=True, default="", help_text="Offending column, when known.", max_length=200),
+                ),
+                ("value", models.TextField(blank=True, default="", help_text="The raw offending value or line.")),
+                ("reason", models.TextField(help_text="Why the row was rejected.")),
+                (
+                    "run",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="quarantined_rows",
+                        to="warehouse.pipelinerun",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['run', 'id'],
+                "ordering": ["run", "id"],
             },
         ),
         migrations.CreateModel(
-            name='Watermark',
+            name="Watermark",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(help_text="Source name, e.g. 'sales.Pedido'.", max_length=200, unique=True)),
-                ('last_updated_at', models.DateTimeField(blank=True, help_text='Greatest change time loaded.', null=True)),
-                ('last_id', models.BigIntegerField(blank=True, help_text='Greatest id at that change time (tie-breaker).', null=True)),
-                ('updated_at', models.DateTimeField(auto_now=True, help_text='When the watermark last moved.')),
-                ('run', models.ForeignKey(blank=True, help_text='Run that moved it last.', null=True, on_delete=django.db.models.deletion.SET_NULL, to='warehouse.pipelinerun')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(help_text="Source name, e.g. 'sales.Pedido'.", max_length=200, unique=True)),
+                (
+                    "last_updated_at",
+                    models.DateTimeField(blank=True, help_text="Greatest change time loaded.", null=True),
+                ),
+                (
+                    "last_id",
+                    models.BigIntegerField(
+                        blank=True, help_text="Greatest id at that change time (tie-breaker).", null=True
+                    ),
+                ),
+                ("updated_at", models.DateTimeField(auto_now=True, help_text="When the watermark last moved.")),
+                (
+                    "run",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="Run that moved it last.",
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        to="warehouse.pipelinerun",
+                    ),
+                ),
             ],
         ),
     ]

@@ -4,19 +4,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('warehouse', '0002_quarantine_watermark'),
+        ("warehouse", "0002_quarantine_watermark"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='PipelineLock',
+            name="PipelineLock",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('pipeline', models.CharField(help_text='Locked pipeline name.', max_length=100, unique=True)),
-                ('owner', models.CharField(help_text='host:pid of the process holding the lock.', max_length=200)),
-                ('acquired_at', models.DateTimeField(help_text='When the lock was taken.')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("pipeline", models.CharField(help_text="Locked pipeline name.", max_length=100, unique=True)),
+                ("owner", models.CharField(help_text="host:pid of the process holding the lock.", max_length=200)),
+                ("acquired_at", models.DateTimeField(help_text="When the lock was taken.")),
             ],
         ),
     ]

@@ -4,114 +4,181 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('warehouse', '0004_nightly_schedule'),
+        ("warehouse", "0004_nightly_schedule"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='DimCategory',
+            name="DimCategory",
             fields=[
-                ('category_key', models.BigIntegerField(help_text='Surrogate key (= categoria_id; -1 Unknown).', primary_key=True, serialize=False)),
-                ('categoria_id', models.BigIntegerField(help_text='Natural key: sales.Categoria.id.', null=True)),
-                ('categoria', models.CharField(help_text='Category name.', max_length=100)),
+                (
+                    "category_key",
+                    models.BigIntegerField(
+                        help_text="Surrogate key (= categoria_id; -1 Unknown).", primary_key=True, serialize=False
+                    ),
+                ),
+                ("categoria_id", models.BigIntegerField(help_text="Natural key: sales.Categoria.id.", null=True)),
+                ("categoria", models.CharField(help_text="Category name.", max_length=100)),
             ],
             options={
-                'db_table': 'dw_dim_category',
+                "db_table": "dw_dim_category",
             },
         ),
         migrations.CreateModel(
-            name='DimCustomer',
+            name="DimCustomer",
             fields=[
-                ('customer_key', models.BigIntegerField(help_text='Surrogate key (= cliente_id; -1 Unknown).', primary_key=True, serialize=False)),
-                ('cliente_id', models.BigIntegerField(help_text='Natural key: sales.Cliente.id.', null=True)),
-                ('nome', models.CharField(help_text='Customer name.', max_length=200)),
-                ('email', models.CharField(blank=True, help_text='Customer e-mail.', max_length=254, null=True)),
-                ('cidade', models.CharField(blank=True, help_text='City.', max_length=100, null=True)),
-                ('uf', models.CharField(blank=True, help_text='Brazilian state.', max_length=2, null=True)),
+                (
+                    "customer_key",
+                    models.BigIntegerField(
+                        help_text="Surrogate key (= cliente_id; -1 Unknown).", primary_key=True, serialize=False
+                    ),
+                ),
+                ("cliente_id", models.BigIntegerField(help_text="Natural key: sales.Cliente.id.", null=True)),
+                ("nome", models.CharField(help_text="Customer name.", max_length=200)),
+                ("email", models.CharField(blank=True, help_text="Customer e-mail.", max_length=254, null=True)),
+                ("cidade", models.CharField(blank=True, help_text="City.", max_length=100, null=True)),
+                ("uf", models.CharField(blank=True, help_text="Brazilian state.", max_length=2, null=True)),
             ],
             options={
-                'db_table': 'dw_dim_customer',
+                "db_table": "dw_dim_customer",
             },
         ),
         migrations.CreateModel(
-            name='DimDate',
+            name="DimDate",
             fields=[
-                ('date_key', models.IntegerField(help_text='Surrogate key, yyyymmdd.', primary_key=True, serialize=False)),
-                ('date', models.DateField(help_text='The calendar day.', unique=True)),
-                ('year', models.IntegerField(help_text='Calendar year.')),
-                ('quarter', models.IntegerField(help_text='Quarter, 1-4.')),
-                ('month', models.IntegerField(help_text='Month number, 1-12.')),
-                ('month_name_pt', models.CharField(help_text='Month name in Portuguese.', max_length=20)),
-                ('month_name_en', models.CharField(help_text='Month name in English.', max_length=20)),
-                ('day', models.IntegerField(help_text='Day of the month.')),
-                ('day_of_year', models.IntegerField(help_text='Day of the year, 1-366.')),
-                ('weekday', models.IntegerField(help_text='ISO weekday, 1 = Monday.')),
-                ('weekday_name_pt', models.CharField(help_text='Weekday name in Portuguese.', max_length=20)),
-                ('weekday_name_en', models.CharField(help_text='Weekday name in English.', max_length=20)),
-                ('iso_year', models.IntegerField(help_text='ISO 8601 week-numbering year.')),
-                ('iso_week', models.IntegerField(help_text='ISO 8601 week number.')),
-                ('is_weekend', models.BooleanField(help_text='Saturday or Sunday.')),
-                ('is_holiday', models.BooleanField(help_text='Brazilian national holiday.')),
-                ('is_optional_holiday', models.BooleanField(help_text='Ponto facultativo (Carnaval, Corpus Christi).')),
-                ('holiday_name', models.CharField(blank=True, help_text='Holiday name, null on ordinary days.', max_length=100, null=True)),
-                ('is_business_day', models.BooleanField(help_text='Neither weekend nor national holiday.')),
+                (
+                    "date_key",
+                    models.IntegerField(help_text="Surrogate key, yyyymmdd.", primary_key=True, serialize=False),
+                ),
+                ("date", models.DateField(help_text="The calendar day.", unique=True)),
+                ("year", models.IntegerField(help_text="Calendar year.")),
+                ("quarter", models.IntegerField(help_text="Quarter, 1-4.")),
+                ("month", models.IntegerField(help_text="Month number, 1-12.")),
+                ("month_name_pt", models.CharField(help_text="Month name in Portuguese.", max_length=20)),
+                ("month_name_en", models.CharField(help_text="Month name in English.", max_length=20)),
+                ("day", models.IntegerField(help_text="Day of the month.")),
+                ("day_of_year", models.IntegerField(help_text="Day of the year, 1-366.")),
+                ("weekday", models.IntegerField(help_text="ISO weekday, 1 = Monday.")),
+                ("weekday_name_pt", models.CharField(help_text="Weekday name in Portuguese.", max_length=20)),
+                ("weekday_name_en", models.CharField(help_text="Weekday name in English.", max_length=20)),
+                ("iso_year", models.IntegerField(help_text="ISO 8601 week-numbering year.")),
+                ("iso_week", models.IntegerField(help_text="ISO 8601 week number.")),
+                ("is_weekend", models.BooleanField(help_text="Saturday or Sunday.")),
+                ("is_holiday", models.BooleanField(help_text="Brazilian national holiday.")),
+                ("is_optional_holiday", models.BooleanField(help_text="Ponto facultativo (Carnaval, Corpus Christi).")),
+                (
+                    "holiday_name",
+                    models.CharField(
+                        blank=True, help_text="Holiday name, null on ordinary days.", max_length=100, null=True
+                    ),
+                ),
+                ("is_business_day", models.BooleanField(help_text="Neither weekend nor national holiday.")),
             ],
             options={
-                'db_table': 'dw_dim_date',
+                "db_table": "dw_dim_date",
             },
         ),
         migrations.CreateModel(
-            name='DimProduct',
+            name="DimProduct",
             fields=[
-                ('product_key', models.BigIntegerField(help_text='Surrogate key of a product version; -1 Unknown.', primary_key=True, serialize=False)),
-                ('produto_id', models.BigIntegerField(db_index=True, help_text='Natural key: sales.Produto.id.', null=True)),
-                ('nome', models.CharField(help_text='Product name.', max_length=200)),
-                ('categoria_id', models.BigIntegerField(help_text='Category natural key of this version.', null=True)),
-                ('categoria', models.CharField(help_text='Category name of this version.', max_length=100)),
-                ('preco', models.DecimalField(decimal_places=2, help_text='List price of this version, BRL.', max_digits=14, null=True)),
-                ('custo', models.DecimalField(decimal_places=2, help_text='Unit cost of this version, BRL.', max_digits=14, null=True)),
-                ('valid_from', models.DateTimeField(help_text='Version valid from (inclusive).')),
-                ('valid_to', models.DateTimeField(help_text='Version valid until (exclusive); 9999-12-31 when current.')),
-                ('is_current', models.BooleanField(help_text="The product's current version.")),
+                (
+                    "product_key",
+                    models.BigIntegerField(
+                        help_text="Surrogate key of a product version; -1 Unknown.", primary_key=True, serialize=False
+                    ),
+                ),
+                (
+                    "produto_id",
+                    models.BigIntegerField(db_index=True, help_text="Natural key: sales.Produto.id.", null=True),
+                ),
+                ("nome", models.CharField(help_text="Product name.", max_length=200)),
+                ("categoria_id", models.BigIntegerField(help_text="Category natural key of this version.", null=True)),
+                ("categoria", models.CharField(help_text="Category name of this version.", max_length=100)),
+                (
+                    "preco",
+                    models.DecimalField(
+                        decimal_places=2, help_text="List price of this version, BRL.", max_digits=14, null=True
+                    ),
+                ),
+                (
+                    "custo",
+                    models.DecimalField(
+                        decimal_places=2, help_text="Unit cost of this version, BRL.", max_digits=14, null=True
+                    ),
+                ),
+                ("valid_from", models.DateTimeField(help_text="Version valid from (inclusive).")),
+                (
+                    "valid_to",
+                    models.DateTimeField(help_text="Version valid until (exclusive); 9999-12-31 when current."),
+                ),
+                ("is_current", models.BooleanField(help_text="The product's current version.")),
             ],
             options={
-                'db_table': 'dw_dim_product',
+                "db_table": "dw_dim_product",
             },
         ),
         migrations.CreateModel(
-            name='FactSales',
+            name="FactSales",
             fields=[
-                ('order_id', models.BigIntegerField(help_text='Natural key: sales.Pedido.id.', primary_key=True, serialize=False)),
-                ('date_key', models.IntegerField(db_index=True, help_text='-> dim_date.date_key (order date, America/Sao_Paulo).')),
-                ('product_key', models.BigIntegerField(db_index=True, help_text='-> dim_product.product_key (version at order time).')),
-                ('customer_key', models.BigIntegerField(db_index=True, help_text='-> dim_customer.customer_key.')),
-                ('category_key', models.BigIntegerField(db_index=True, help_text='-> dim_category.category_key (at order time).')),
-                ('quantidade', models.IntegerField(help_text='Units sold.')),
-                ('total', models.DecimalField(decimal_places=2, help_text='Order total, BRL.', max_digits=14)),
-                ('custo', models.DecimalField(decimal_places=2, help_text='Order cost, BRL.', max_digits=14)),
-                ('lucro', models.DecimalField(decimal_places=2, help_text='total - custo, BRL.', max_digits=15)),
+                (
+                    "order_id",
+                    models.BigIntegerField(
+                        help_text="Natural key: sales.Pedido.id.", primary_key=True, serialize=False
+                    ),
+                ),
+                (
+                    "date_key",
+                    models.IntegerField(
+                        db_index=True, help_text="-> dim_date.date_key (order date, America/Sao_Paulo)."
+                    ),
+                ),
+                (
+                    "product_key",
+                    models.BigIntegerField(
+                        db_index=True, help_text="-> dim_product.product_key (version at order time)."
+                    ),
+                ),
+                ("customer_key", models.BigIntegerField(db_index=True, help_text="-> dim_customer.customer_key.")),
+                (
+                    "category_key",
+                    models.BigIntegerField(db_index=True, help_text="-> dim_category.category_key (at order time)."),
+                ),
+                ("quantidade", models.IntegerField(help_text="Units sold.")),
+                ("total", models.DecimalField(decimal_places=2, help_text="Order total, BRL.", max_digits=14)),
+                ("custo", models.DecimalField(decimal_places=2, help_text="Order cost, BRL.", max_digits=14)),
+                ("lucro", models.DecimalField(decimal_places=2, help_text="total - custo, BRL.", max_digits=15)),
             ],
             options={
-                'db_table': 'dw_fact_sales',
+                "db_table": "dw_fact_sales",
             },
         ),
         migrations.CreateModel(
-            name='SalesByCategoryMonth',
+            name="SalesByCategoryMonth",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('month_key', models.IntegerField(db_index=True, help_text='Month, yyyymm (order date, America/Sao_Paulo).')),
-                ('category_key', models.BigIntegerField(help_text='-> dim_category.category_key.')),
-                ('categoria', models.CharField(help_text='Category name.', max_length=100)),
-                ('total_vendas', models.BigIntegerField(help_text='Number of orders.')),
-                ('quantidade', models.BigIntegerField(help_text='Units sold.')),
-                ('receita', models.DecimalField(decimal_places=2, help_text='Sum of order totals, BRL.', max_digits=18)),
-                ('lucro', models.DecimalField(decimal_places=2, help_text='Sum of (total - custo), BRL.', max_digits=18)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "month_key",
+                    models.IntegerField(db_index=True, help_text="Month, yyyymm (order date, America/Sao_Paulo)."),
+                ),
+                ("category_key", models.BigIntegerField(help_text="-> dim_category.category_key.")),
+                ("categoria", models.CharField(help_text="Category name.", max_length=100)),
+                ("total_vendas", models.BigIntegerField(help_text="Number of orders.")),
+                ("quantidade", models.BigIntegerField(help_text="Units sold.")),
+                (
+                    "receita",
+                    models.DecimalField(decimal_places=2, help_text="Sum of order totals, BRL.", max_digits=18),
+                ),
+                (
+                    "lucro",
+                    models.DecimalField(decimal_places=2, help_text="Sum of (total - custo), BRL.", max_digits=18),
+                ),
             ],
             options={
-                'db_table': 'dw_sales_by_category_month',
-                'constraints': [models.UniqueConstraint(fields=('month_key', 'category_key'), name='sales_month_category_uniq')],
+                "db_table": "dw_sales_by_category_month",
+                "constraints": [
+                    models.UniqueConstraint(fields=("month_key", "category_key"), name="sales_month_category_uniq")
+                ],
             },
         ),
     ]

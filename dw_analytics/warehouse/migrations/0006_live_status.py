@@ -4,40 +4,49 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('warehouse', '0005_star_schema'),
+        ("warehouse", "0005_star_schema"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='pipelinerun',
-            name='cancel_requested',
-            field=models.BooleanField(default=False, help_text='Stop at the next chunk boundary and roll back.'),
+            model_name="pipelinerun",
+            name="cancel_requested",
+            field=models.BooleanField(default=False, help_text="Stop at the next chunk boundary and roll back."),
         ),
         migrations.AddField(
-            model_name='pipelinerun',
-            name='current_step',
-            field=models.CharField(blank=True, default='', help_text='Step running now.', max_length=200),
+            model_name="pipelinerun",
+            name="current_step",
+            field=models.CharField(blank=True, default="", help_text="Step running now.", max_length=200),
         ),
         migrations.AddField(
-            model_name='pipelinerun',
-            name='heartbeat_at',
-            field=models.DateTimeField(blank=True, help_text='Last live-status update.', null=True),
+            model_name="pipelinerun",
+            name="heartbeat_at",
+            field=models.DateTimeField(blank=True, help_text="Last live-status update.", null=True),
         ),
         migrations.AddField(
-            model_name='pipelinerun',
-            name='rows_done',
-            field=models.BigIntegerField(default=0, help_text='Rows processed so far.'),
+            model_name="pipelinerun",
+            name="rows_done",
+            field=models.BigIntegerField(default=0, help_text="Rows processed so far."),
         ),
         migrations.AddField(
-            model_name='pipelinerun',
-            name='rss_mb',
-            field=models.FloatField(blank=True, help_text='Resident memory at the last heartbeat, MB.', null=True),
+            model_name="pipelinerun",
+            name="rss_mb",
+            field=models.FloatField(blank=True, help_text="Resident memory at the last heartbeat, MB.", null=True),
         ),
         migrations.AlterField(
-            model_name='pipelinerun',
-            name='status',
-            field=models.CharField(choices=[('running', 'running'), ('succeeded', 'succeeded'), ('failed', 'failed'), ('cancelled', 'cancelled')], db_index=True, default='running', max_length=10),
+            model_name="pipelinerun",
+            name="status",
+            field=models.CharField(
+                choices=[
+                    ("running", "running"),
+                    ("succeeded", "succeeded"),
+                    ("failed", "failed"),
+                    ("cancelled", "cancelled"),
+                ],
+                db_index=True,
+                default="running",
+                max_length=10,
+            ),
         ),
     ]

@@ -16,7 +16,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--orders", type=int, default=100_000, help="number of orders (default 100,000)")
         parser.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
-        parser.add_argument("--end", type=dt.date.fromisoformat, default=None, help="last order date, YYYY-MM-DD (default yesterday)")
+        parser.add_argument(
+            "--end", type=dt.date.fromisoformat, default=None, help="last order date, YYYY-MM-DD (default yesterday)"
+        )
         parser.add_argument("--years", type=int, default=2, help="whole years of history before --end (default 2)")
         parser.add_argument("--reset", action="store_true", help="delete existing sales data first")
 

@@ -21,4 +21,6 @@ class Command(BaseCommand):
         if run.status != PipelineRun.Status.RUNNING:
             raise CommandError(f"run {run_id} ({run.pipeline}) is not running: it {run.status}")
         request_cancel(run)
-        self.stdout.write(self.style.SUCCESS(f"Cancel requested for run {run_id} ({run.pipeline}); it stops at its next chunk."))
+        self.stdout.write(
+            self.style.SUCCESS(f"Cancel requested for run {run_id} ({run.pipeline}); it stops at its next chunk.")
+        )

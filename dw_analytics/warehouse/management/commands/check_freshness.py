@@ -27,9 +27,7 @@ class Command(BaseCommand):
             [
                 v.pipeline,
                 "fresh" if v.is_fresh else "STALE",
-                timezone.localtime(v.last_success_at).strftime("%Y-%m-%d %H:%M:%S")
-                if v.last_success_at
-                else "never",
+                timezone.localtime(v.last_success_at).strftime("%Y-%m-%d %H:%M:%S") if v.last_success_at else "never",
                 format_age(v.age),
                 format_age(v.max_age),
             ]
@@ -37,9 +35,7 @@ class Command(BaseCommand):
         ]
         self.stdout.write(text_table(["pipeline", "state", "last success", "age", "limit"], rows))
         if all_fresh(verdicts):
-            self.stdout.write(
-                self.style.SUCCESS(f"All {len(verdicts)} monitored pipeline(s) are fresh.")
-            )
+            self.stdout.write(self.style.SUCCESS(f"All {len(verdicts)} monitored pipeline(s) are fresh."))
             return
         stale = ", ".join(v.pipeline for v in verdicts if not v.is_fresh)
         raise CommandError(f"stale pipeline(s): {stale}", returncode=STALE_EXIT_CODE)

@@ -13,7 +13,6 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         rows = [
-            [name, ", ".join(sorted(cls.parameters)) or "-", cls.description]
-            for name, cls in all_pipelines().items()
+            [name, ", ".join(sorted(cls.parameters)) or "-", cls.description] for name, cls in all_pipelines().items()
         ]
         self.stdout.write(text_table(["name", "parameters", "description"], rows))

@@ -33,7 +33,9 @@ class Command(BaseCommand):
             if backfill[0] > backfill[1]:
                 raise CommandError("--backfill FROM must not be after TO")
             params.update(mode="backfill", date_from=backfill[0], date_to=backfill[1])
-        log = run_for_command("nightly", params, options=options, stderr=self.stderr._out, triggered_by="refresh_warehouse")
+        log = run_for_command(
+            "nightly", params, options=options, stderr=self.stderr._out, triggered_by="refresh_warehouse"
+        )
         self.stdout.write(format_run_log(log))
         if not log.succeeded:
             raise CommandError(f"nightly refresh failed (run {log.run_id}): {log.error}")

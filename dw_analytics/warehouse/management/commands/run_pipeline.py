@@ -28,9 +28,13 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("name", help="pipeline name (see list_pipelines)")
         parser.add_argument("--json", action="store_true", dest="as_json", help="print the run log as JSON")
-        parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="pipeline parameter (repeatable)")
         parser.add_argument(
-            "--engine", choices=["pandas", "dask"], help="engine of an engine-aware pipeline (default: settings.DW_ENGINE)"
+            "--param", action="append", default=[], metavar="KEY=VALUE", help="pipeline parameter (repeatable)"
+        )
+        parser.add_argument(
+            "--engine",
+            choices=["pandas", "dask"],
+            help="engine of an engine-aware pipeline (default: settings.DW_ENGINE)",
         )
         parser.add_argument(
             "--scheduler",
