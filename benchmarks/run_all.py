@@ -24,6 +24,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import importlib.metadata
 import json
@@ -31,6 +32,7 @@ import os
 import platform
 import re
 import shlex
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -383,8 +385,16 @@ def run_script(
     started = time.perf_counter()
     lines: list[str] = []
     with tempfile.TemporaryFile(mode="w+", encoding="utf-8") as errors:
-        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=errors, text=True)
-        watchdog = threading.Timer(timeout_s, proc.kill) if timeout_s else None
+        # Its own process group: a timeout stops the script and every process it started.
+        proc = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=errors, text=True, start_new_session=True
+        )
+
+        def stop() -> None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+
+        watchdog = threading.Timer(timeout_s, stop) if timeout_s else None
         if watchdog:
             watchdog.start()
         try:
@@ -394,7 +404,7 @@ def run_script(
                 echo(lines[-1])
             returncode = proc.wait()
         except KeyboardInterrupt:
-            proc.kill()
+            stop()
             raise
         finally:
             if watchdog:
