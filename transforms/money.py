@@ -10,7 +10,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 
 def money_dtype(precision: int = 14, scale: int = 2) -> pd.ArrowDtype:
@@ -64,21 +63,3 @@ def decimal_to_scaled(values: pd.Series) -> np.ndarray:
     if not np.array_equal(high, low >> 63):
         raise OverflowError("decimal value does not fit in int64 units")
     return low.copy()
-
-
-def round_decimal(values: pd.Series, precision: int, scale: int) -> pd.Series:
-    """Round a decimal column half-even to ``scale`` places and cast to decimal128(precision, scale).
-
-    Example:
-        >>> from decimal import Decimal
-        >>> s = pd.Series([Decimal("1.005"), Decimal("1.015")], dtype=money_dtype(10, 3))
-        >>> round_decimal(s, 10, 2).tolist()
-        [Decimal('1.00'), Decimal('1.02')]
-    """
-    array = pa.array(values)
-    rounded = pc.round(array, ndigits=scale, round_mode="half_to_even")
-    return pd.Series(
-        pd.arrays.ArrowExtensionArray(rounded.cast(pa.decimal128(precision, scale))),
-        index=values.index,
-        name=values.name,
-    )
