@@ -41,7 +41,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 from django.conf import settings
-from django.db.models import Max, Min, Q
+from django.db.models import Exists, Max, Min, OuterRef, Q
 from django.utils import timezone
 
 from dw_analytics.core.exceptions import ConfigurationError
@@ -217,7 +217,9 @@ class StarSchemaPipeline(BasePipeline):
                 newest = _later(newest, _newest_change(orders_chunk))
 
         if mode != "full":  # a full build has no fact row of a deleted order
-            deleted_orders = facts.exclude(order_id__in=orders.values("id"))
+            # NOT EXISTS, not NOT IN: PostgreSQL turns a NOT IN over a subquery larger than
+            # work_mem into a scan of the whole list per row (quadratic); NOT EXISTS is an anti-join.
+            deleted_orders = facts.exclude(Exists(orders.filter(id=OuterRef("order_id"))))
             touched |= _months(deleted_orders.values_list("date_key", flat=True).distinct())
             self.log.n_deleted += deleted_orders.delete()[0]
         if self.params["mode"] != "backfill" and newest is not None:
