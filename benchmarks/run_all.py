@@ -499,6 +499,8 @@ def render_markdown(records: list[dict[str, Any]]) -> str:
         out += [f"> Full run (`make bench`) of {started}."]
     else:
         out += [f"> Partial run of {started}: `{run.get('command', '?')}`."]
+    if run.get("note"):
+        out += [">", f"> {run['note']}"]
     total = sum(s.get("seconds", 0) for s in scripts)
     out += [
         ">",
