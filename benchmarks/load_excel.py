@@ -45,6 +45,8 @@ import pandas as pd
 import pyarrow as pa
 from _harness import Baseline, report, report_growth
 
+from transforms.money import scaled_to_decimal
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -68,21 +70,13 @@ def make_table(n_rows: int, seed: int) -> pa.Table:
             "categoria": pa.array(np.array(CATEGORIES)[rng.integers(0, len(CATEGORIES), n_rows)]),
             "cliente": pa.array(np.char.add("Cliente ", rng.integers(0, 100_000, n_rows).astype(str))),
             "quantidade": pa.array(rng.integers(1, 50, n_rows).astype(np.int32)),
-            "total": _decimal_from_cents(cents),
-            "custo": _decimal_from_cents(cost_cents),
+            "total": pa.array(scaled_to_decimal(cents)),
+            "custo": pa.array(scaled_to_decimal(cost_cents)),
             "criado_em": pa.array(created, pa.timestamp("us")),
             "data": pa.array(created.astype("datetime64[D]"), pa.date32()),
             "margem": pa.array(1 - cost_cents / cents),
         }
     )
-
-
-def _decimal_from_cents(cents: np.ndarray) -> pa.Array:
-    # decimal128 values are 16-byte little-endian integers of the unscaled value.
-    words = np.empty((len(cents), 2), dtype=np.int64)
-    words[:, 0] = cents
-    words[:, 1] = np.where(cents < 0, -1, 0)
-    return pa.Array.from_buffers(pa.decimal128(14, 2), len(cents), [None, pa.py_buffer(words)])
 
 
 def to_frame(table: pa.Table) -> pd.DataFrame:
