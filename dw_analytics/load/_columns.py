@@ -241,32 +241,11 @@ def _convert_int(target: str, column: str, series: pd.Series, internal_type: str
         arr = _to_arrow(series)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         raise _wrong_type(target, column, series, "integers", _is_int) from None
-    if pa.types.is_floating(arr.type):
-        _raise_if(
-            _offenders(
-                target,
-                column,
-                series.index,
-                pc.not_equal(pc.floor(arr), arr),
-                raw,
-                "non-integer value(s)",
-            )
-        )
-        low, high = ops.integer_field_range(internal_type)
-        _raise_if(_out_of_range(target, column, series, arr, low, high))
-        return pc.cast(arr, pa.int64())
-    if pa.types.is_decimal(arr.type):
-        _raise_if(
-            _offenders(
-                target,
-                column,
-                series.index,
-                pc.not_equal(pc.floor(arr), arr),
-                raw,
-                "non-integer value(s)",
-            )
-        )
-        arr = pc.cast(arr, pa.decimal128(38, 0) if arr.type.precision <= 38 else pa.decimal256(76, 0))
+    if pa.types.is_floating(arr.type) or pa.types.is_decimal(arr.type):
+        non_integer = pc.not_equal(pc.floor(arr), arr)
+        _raise_if(_offenders(target, column, series.index, non_integer, raw, "non-integer value(s)"))
+        if pa.types.is_decimal(arr.type):
+            arr = pc.cast(arr, pa.decimal128(38, 0) if arr.type.precision <= 38 else pa.decimal256(76, 0))
     elif not (pa.types.is_integer(arr.type) or pa.types.is_null(arr.type)):
         raise _wrong_type(target, column, series, "integers")
     low, high = ops.integer_field_range(internal_type)
