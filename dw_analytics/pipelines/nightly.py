@@ -7,7 +7,6 @@ from datetime import timedelta
 from typing import Any
 
 import pandas as pd
-from django.db.models import Q
 from django.utils import timezone
 
 from dw_analytics.core.pipeline import BasePipeline
@@ -16,7 +15,7 @@ from dw_analytics.extract.queryset import read_queryset
 from dw_analytics.load.parquet import SnapshotResult, list_snapshot_versions, open_snapshot, publish_snapshot
 from dw_analytics.load.paths import resolve_output_path
 from dw_analytics.pipelines.etl import ETLPipeline
-from dw_analytics.pipelines.star_schema import StarSchemaPipeline
+from dw_analytics.pipelines.star_schema import StarSchemaPipeline, in_months
 from dw_analytics.reports import sales_report
 from dw_analytics.warehouse.models import (
     DimCategory,
@@ -121,10 +120,7 @@ class NightlyPipeline(BasePipeline):
         facts = FactSales.objects.using(self.using).order_by("pk")
         reuse = None
         if only_months is not None:
-            in_months = Q()
-            for month in only_months:
-                in_months |= Q(date_key__range=(month * 100 + 1, month * 100 + 31))
-            facts = facts.filter(in_months) if only_months else facts.none()
+            facts = facts.filter(in_months(only_months)) if only_months else facts.none()
             published = open_snapshot(POWERBI_FOLDER).manifest["tables"]["fact_sales"]["files"]
             reuse = {"fact_sales": {f.split("/")[1] for f in published} - {f"month_key={m}" for m in only_months}}
         tables["fact_sales"] = _with_month_key(read_queryset(facts.values(), chunksize=500_000))

@@ -273,10 +273,7 @@ class StarSchemaPipeline(BasePipeline):
         if self.rebuild_all:
             stale = monthly
         else:
-            in_months = Q()
-            for month in months:
-                in_months |= Q(date_key__range=(month * 100 + 1, month * 100 + 31))
-            facts = facts.filter(in_months)
+            facts = facts.filter(in_months(months))
             stale = monthly.filter(month_key__in=months)
         fact_chunks = read_queryset(
             facts.values("order_id", "date_key", "category_key", "quantidade", "total", "lucro").order_by(),
@@ -291,6 +288,14 @@ class StarSchemaPipeline(BasePipeline):
         by_category = sales_by_category_from_months(all_months).assign(atualizado_em=timezone.now())
         results.append(write_model(by_category, SalesByCategory, mode="replace", using=self.using))
         return results
+
+
+def in_months(months: list[int]) -> Q:
+    """Fact rows whose ``date_key`` (yyyymmdd) falls in one of the ``months`` (yyyymm)."""
+    condition = Q()
+    for month in months:
+        condition |= Q(date_key__range=(month * 100 + 1, month * 100 + 31))
+    return condition
 
 
 def _field_names(model, exclude: set[str] = frozenset()) -> list[str]:
