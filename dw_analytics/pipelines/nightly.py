@@ -43,6 +43,8 @@ SNAPSHOT_TABLES = {
 #: partition columns of the published tables (also real columns in the files)
 SNAPSHOT_PARTITIONS = {"fact_sales": ["month_key"]}
 POWERBI_FOLDER = "powerbi"
+#: rows per chunk read from a warehouse table into the snapshot (memory ~ one chunk)
+PUBLISH_CHUNK_ROWS = 200_000
 #: the Watermark row naming the last run that changed the warehouse
 WAREHOUSE_VERSION = "warehouse.version"
 
@@ -112,7 +114,7 @@ class NightlyPipeline(BasePipeline):
         """
         tables = {
             name: _for_powerbi(
-                read_queryset(model.objects.using(self.using).order_by("pk").values(), chunksize=500_000)
+                read_queryset(model.objects.using(self.using).order_by("pk").values(), chunksize=PUBLISH_CHUNK_ROWS)
             )
             for name, model in SNAPSHOT_TABLES.items()
             if name != "fact_sales"
@@ -123,7 +125,7 @@ class NightlyPipeline(BasePipeline):
             facts = facts.filter(in_months(only_months)) if only_months else facts.none()
             published = open_snapshot(POWERBI_FOLDER).manifest["tables"]["fact_sales"]["files"]
             reuse = {"fact_sales": {f.split("/")[1] for f in published} - {f"month_key={m}" for m in only_months}}
-        tables["fact_sales"] = _with_month_key(read_queryset(facts.values(), chunksize=500_000))
+        tables["fact_sales"] = _with_month_key(read_queryset(facts.values(), chunksize=PUBLISH_CHUNK_ROWS))
         return publish_snapshot(
             tables,
             POWERBI_FOLDER,
