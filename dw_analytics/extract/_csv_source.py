@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import codecs
 import io
+import re
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ _ZIP_MAGIC = b"PK\x03\x04"
 _UTF8_BOM = codecs.BOM_UTF8
 _SAMPLE_BYTES = 1 << 20  # what encoding="auto" looks at
 _CHAOS_TIE = 0.05  # charset-normalizer "chaos" difference treated as a tie
+_ESCAPED_BYTE = re.compile("[\udc80-\udcff]")  # an undecodable byte after errors="surrogateescape"
 
 
 @dataclass(frozen=True)
@@ -345,6 +347,40 @@ def record_lines(block: Block, quote: bytes) -> np.ndarray:
     first_byte = data[np.minimum(starts, max(len(data) - 1, 0))] if len(data) else starts
     non_empty = (lengths > 1) | ((lengths == 1) & (first_byte != ord("\r")))
     return block.first_line + np.searchsorted(newlines, starts[non_empty])
+
+
+def is_utf8(block: Block) -> bool:
+    """True when the block is valid UTF-8 (checked by Arrow, without copying the bytes)."""
+    offsets = pa.array([0, len(block)], pa.int64()).buffers()[1]
+    text = pa.Array.from_buffers(pa.large_string(), 1, [None, offsets, block.buffer()])
+    try:
+        text.validate(full=True)
+    except pa.ArrowInvalid:
+        return False
+    return True
+
+
+def replace_undecodable(block: Block) -> tuple[Block, Block] | None:
+    """Two valid UTF-8 copies of a block that is not valid UTF-8; None when it is.
+
+    pyarrow decodes the text of a row with a wrong number of fields as UTF-8
+    before it calls ``invalid_row_handler``, and fails the whole read when that
+    text is not UTF-8; the copies can be parsed. In the first, each undecodable
+    sequence is one U+FFFD (as ``bytes.decode(errors="replace")`` shows it); in
+    the second, each undecodable byte is two U+FFFD. A field held undecodable
+    bytes exactly where the two copies differ (a U+FFFD of the file itself is
+    the same in both). Only bytes >= 0x80 change, so separators, quotes and
+    newlines, hence records and line numbers, stay where they were.
+    """
+    if is_utf8(block):
+        return None
+    raw = block.tobytes()
+    replaced = raw.decode("utf-8", "replace").encode("utf-8")
+    doubled = _ESCAPED_BYTE.sub("\ufffd\ufffd", raw.decode("utf-8", "surrogateescape")).encode("utf-8")
+    return (
+        Block(replaced, 0, len(replaced), block.first_line),
+        Block(doubled, 0, len(doubled), block.first_line),
+    )
 
 
 def read_exactly(stream: io.BufferedIOBase, size: int) -> bytes:

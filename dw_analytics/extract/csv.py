@@ -10,7 +10,8 @@ Design (fast path / precise path):
    Arrow refuses a block at the first problem, so a clean block costs one pass.
 3. A block Arrow refuses is cut in half at a record boundary and each half is
    retried; halves that still fail are bisected again down to small pieces,
-   which are read as raw bytes, with Arrow's ``invalid_row_handler`` reporting
+   which are read as raw bytes (undecodable bytes replaced, see
+   ``replace_undecodable``), with Arrow's ``invalid_row_handler`` reporting
    rows with a wrong field count and a vectorized cast that isolates each bad
    value. Each record's physical start line is computed from the block's
    first line and its newlines outside quotes, so quarantined rows carry the
@@ -44,6 +45,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pv
 
 from dw_analytics.core.exceptions import ConfigurationError
@@ -59,6 +61,7 @@ from dw_analytics.extract._csv_source import (
     BlockSource,
     last_record_end,
     record_lines,
+    replace_undecodable,
     split_block,
 )
 from dw_analytics.extract.exceptions import BadRowError
@@ -226,15 +229,19 @@ class CsvChunks:
             cut = last_record_end(block.data, self._quote, block.start, block.start + _INFERENCE_BYTES)
             end = cut + 1 if cut >= 0 else block.end
         sample = Block(block.data, block.start, end, block.first_line)
+        copies = replace_undecodable(sample)
+        if copies is not None:
+            # Invalid UTF-8 would fail the read on a row with a wrong field count;
+            # replaced, it makes its column text, so the offending rows are
+            # quarantined with a hint.
+            sample = copies[0]
         column_types = {name: pa.string() for name in self._plans}
         table = self._read(sample, column_types, handler=lambda row: "skip", threads=True)
         for name in self._selected:
             if name in self._plans:
                 continue
             inferred = table.schema.field(name).type
-            if pa.types.is_null(inferred) or pa.types.is_binary(inferred):
-                # All-empty sample: text. Binary means invalid UTF-8: read as text
-                # so the offending rows are quarantined with a hint.
+            if pa.types.is_null(inferred):  # all-empty sample: text
                 inferred = pa.string()
             plan = self._plan(name, inferred)
             if self._thousands and pa.types.is_string(inferred):
@@ -364,9 +371,13 @@ class CsvChunks:
         """Parse a block with the final types; raise at the first problem."""
         column_types = {name: plan.read_type for name, plan in self._plans.items()}
         table = self._read(block, column_types, handler=None, threads=threads)
+        # One scan of the raw bytes rules out NUL bytes for every text column at once.
+        nul_bytes = block.data.find(b"\x00", block.start, block.end) >= 0
         for index, (name, plan) in enumerate(self._plans.items()):
-            if plan.needs_strings:
-                table = table.set_column(index, name, plan.convert(table[name]))
+            column = table[name]
+            converted = plan.convert(column, nul_bytes=nul_bytes)
+            if converted is not column:
+                table = table.set_column(index, name, converted)
         return table.cast(self._schema)
 
     def _read(
@@ -420,26 +431,30 @@ class CsvChunks:
             invalid.append((row.number, row.expected_columns, row.actual_columns, row.text))
             return "skip"
 
-        raw = self._read(block, dict.fromkeys(self._selected, pa.binary()), handler=collect, threads=False)
+        binary = dict.fromkeys(self._selected, pa.binary())
+        # pyarrow cannot hand a ragged row that is not UTF-8 to ``collect``: such a
+        # block is read from UTF-8 copies, and where they differ a field was undecodable.
+        copies = replace_undecodable(block)
+        raw = self._read(block if copies is None else copies[0], binary, handler=collect, threads=False)
+        undecodable: dict[str, np.ndarray] = {}
+        if copies is not None:
+            doubled = self._read(copies[1], binary, handler=lambda row: "skip", threads=False)
+            undecodable = {
+                name: pc.not_equal(raw[name], doubled[name]).fill_null(False).to_numpy() for name in self._plans
+            }
         lines = self._record_lines(block, raw.num_rows + len(invalid))
         bad_records = np.array([number - 1 for number, *_ in invalid], dtype=np.int64)
         good_lines = np.delete(lines, bad_records)
 
         entries: list[tuple[str, int, str | None, str, str]] = [
-            (
-                self.file,
-                int(lines[number - 1]),
-                None,
-                text,
-                f"expected {expected} fields, found {actual}",
-            )
+            (self.file, int(lines[number - 1]), None, text, self._wrong_field_count(text, expected, actual))
             for number, expected, actual, text in invalid
         ]
         bad_rows = np.zeros(raw.num_rows, dtype=bool)
         columns = []
         for name, plan in self._plans.items():
             raw_column = raw[name].combine_chunks()
-            values, bad, reasons = plan.convert_rowwise(raw_column)
+            values, bad, reasons = plan.convert_rowwise(raw_column, undecodable.get(name))
             columns.append(values)
             for row, reason in reasons.items():
                 if not bad_rows[row]:
@@ -450,6 +465,18 @@ class CsvChunks:
         self._quarantine(entries)
         table = pa.Table.from_arrays(columns, schema=self._schema)
         return table.filter(pa.array(~bad_rows)) if bad_rows.any() else table
+
+    def _wrong_field_count(self, text: str, expected: int, actual: int) -> str:
+        """Why a record has the wrong number of fields, naming a quote that is never closed."""
+        counts = f"expected {expected} fields, found {actual}"
+        # RFC 4180 quotes pair up within a record; an odd count is a quoted field
+        # left open, which the parser reads on across the lines below it.
+        if text.count(self._quote.decode()) % 2:
+            return (
+                "a quote opened in this row is never closed, so the lines after it, up to the end of the file "
+                f"or the next quote, were read into one field ({counts})"
+            )
+        return counts
 
     def _record_lines(self, block: Block, n_records: int) -> np.ndarray:
         lines = record_lines(block, self._quote)
@@ -477,6 +504,11 @@ class CsvChunks:
     def _quarantine(self, entries: list[tuple[str, int, str | None, str, str]]) -> None:
         if not entries:
             return
+        # A NUL byte in a value would make the quarantine itself unstorable (PostgreSQL
+        # text refuses it): show it as U+FFFD, like undecodable bytes.
+        entries = [
+            (file, line, column, value.replace("\x00", "\ufffd"), why) for file, line, column, value, why in entries
+        ]
         if self.on_bad_lines == "error":
             file, line, column, value, reason = entries[0]
             where = f"line {line}" + (f", column {column!r}" if column is not None else "")
@@ -537,6 +569,7 @@ def read_csv_chunks(
             fine: ``1.230`` fits scale 2); one beyond the precision too.
         dates: columns holding ISO 8601 dates/times (a list), or
             ``{column: strptime format}`` such as ``{"data": "%d/%m/%Y"}``.
+            Dates outside the years 1-9999 (which Python cannot hold) are quarantined.
         on_bad_lines: ``"quarantine"`` (default) sets bad rows aside in
             ``.quarantine`` with file, line, column, value and reason;
             ``"error"`` raises :class:`BadRowError` at the first one.

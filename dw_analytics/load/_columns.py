@@ -161,7 +161,11 @@ class _RawValues(Sequence):
         return len(self._series)
 
     def __getitem__(self, position: int) -> Any:
-        return self._series.iloc[position]
+        try:
+            return self._series.iloc[position]
+        except (OverflowError, ValueError):
+            # A value Arrow holds and Python cannot (a date in year 0): Arrow's text of it.
+            return _to_arrow(self._series.iloc[position : position + 1]).cast(pa.string())[0].as_py()
 
 
 # -- per-value type predicates (object columns and error messages only) ----------
@@ -420,6 +424,18 @@ def _convert_str(target: str, column: str, series: pd.Series, max_length: int | 
     if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type) or pa.types.is_string_view(arr.type)):
         raise _wrong_type(target, column, series, "strings")
     arr = arr.cast(pa.large_string())
+    if _may_hold_nul(arr):
+        _raise_if(
+            _offenders(
+                target,
+                column,
+                series.index,
+                pc.match_substring(arr, "\x00"),
+                _RawValues(series),
+                "value(s) with a NUL byte (\\x00), which PostgreSQL text cannot store",
+                "Remove it first (e.g. .str.replace('\\x00', '')).",
+            )
+        )
     if max_length is not None:
         _raise_if(
             _offenders(
@@ -432,6 +448,16 @@ def _convert_str(target: str, column: str, series: pd.Series, max_length: int | 
             )
         )
     return arr
+
+
+def _may_hold_nul(arr: pa.Array) -> bool:
+    """False when no value of a string array can hold a NUL byte.
+
+    One pass over the character data (the values' bytes end to end) is far
+    cheaper than searching each value, which is only done when this says so.
+    """
+    data = arr.buffers()[2]
+    return data is not None and data.size > 0 and np.frombuffer(data, dtype=np.uint8).min() == 0
 
 
 def _convert_bool(target: str, column: str, series: pd.Series) -> pa.Array:
@@ -520,15 +546,40 @@ def _convert_datetime(target: str, column: str, series: pd.Series) -> pa.Array:
     arr = _to_timestamp(target, column, series, "datetimes")
     if settings.USE_TZ:
         if arr.type.tz is None:
-            return _localize_naive(target, column, series, arr)
-        return arr.cast(pa.timestamp("us", tz="UTC"))
-    if arr.type.tz is not None:
+            arr = _localize_naive(target, column, series, arr)
+        else:
+            arr = arr.cast(pa.timestamp("us", tz="UTC"))
+    elif arr.type.tz is not None:
         zone = str(_local_zone())
-        return pc.local_timestamp(arr.cast(pa.timestamp("us", tz=zone)))
+        arr = pc.local_timestamp(arr.cast(pa.timestamp("us", tz=zone)))
+    # Checked on the stored value: a naive 9999-12-31 23:30 in UTC-3 is year 10000 in UTC.
+    problem = "datetime value(s) outside the years 1-9999"
+    if settings.USE_TZ:
+        problem += " once converted to UTC, as they are stored"
+    _raise_if(_outside_years(target, column, series, arr, problem))
     return arr
 
 
+def _outside_years(
+    target: str, column: str, series: pd.Series, arr: pa.Array, problem: str
+) -> LoadValidationError | None:
+    """An error naming the dates or datetimes outside Python's range (years 1-9999).
+
+    Arrow holds them, but the database driver cannot return them (SQLite reads
+    them back as None) or refuses the whole write (PostgreSQL).
+    """
+    low, high = (dt.date.min, dt.date.max) if pa.types.is_date(arr.type) else (dt.datetime.min, dt.datetime.max)
+    outside = pc.or_(pc.less(arr, pa.scalar(low).cast(arr.type)), pc.greater(arr, pa.scalar(high).cast(arr.type)))
+    return _offenders(target, column, series.index, outside, _RawValues(series), problem)
+
+
 def _convert_date(target: str, column: str, series: pd.Series) -> pa.Array:
+    arr = _to_date32(target, column, series)
+    _raise_if(_outside_years(target, column, series, arr, "date value(s) outside the years 1-9999"))
+    return arr
+
+
+def _to_date32(target: str, column: str, series: pd.Series) -> pa.Array:
     if series.dtype == object and _all(series, _is_date):
         try:
             return _to_arrow(series).cast(pa.date32())

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from pandas.testing import assert_frame_equal
 
@@ -20,7 +21,7 @@ from dw_analytics.extract.csv import read_csv_chunks
 from dw_analytics.extract.exceptions import EmptySourceError
 from dw_analytics.load.exceptions import LoadValidationError
 from dw_analytics.load.models import write_model
-from dw_analytics.sales.models import FonteExterna, Pedido
+from dw_analytics.sales.models import Destino, FonteExterna, Pedido
 
 CASES = Path(__file__).parent / "cases"
 OPTIONS = {"decimals": {"valor": (14, 2)}, "dates": ["data"]}
@@ -34,6 +35,10 @@ BRAZILIAN = {
 NOT_UTF8 = "invalid UTF-8 bytes; if the file is not UTF-8 pass encoding= (e.g. 'cp1252') or encoding='auto'"
 NOT_A_DATE = "not an ISO 8601 date (YYYY-MM-DD or YYYY-MM-DD HH:MM:SS)"
 NOT_A_DECIMAL = "not a decimal number (decimal mark '.')"
+UNCLOSED_QUOTE = (
+    "a quote opened in this row is never closed, so the lines after it, up to the end of the file "
+    "or the next quote, were read into one field (expected 3 fields, found 2)"
+)
 
 
 def quarantine_frame(path: Path, rows) -> pd.DataFrame:
@@ -67,7 +72,7 @@ QUARANTINE_CASES = {
     # field. They are not lost: the quarantined value holds them, verbatim.
     "unclosed_quote.csv": (
         ["U1"],
-        [(3, np.nan, 'U2,"11.00,2026-01-02\nU3,12.00,2026-01-03\nU4,13.00,2026-01-04', "expected 3 fields, found 2")],
+        [(3, np.nan, 'U2,"11.00,2026-01-02\nU3,12.00,2026-01-03\nU4,13.00,2026-01-04', UNCLOSED_QUOTE)],
     ),
     "mixed_encodings.csv": (
         ["E1", "€3"],
@@ -151,28 +156,19 @@ def test_negative_quantities_pass_the_reader_and_are_refused_by_the_model_load_n
     assert Pedido.objects.count() == 0
 
 
-# -- product bugs found by the corpus (strict xfail: they pass once fixed) ------------
+# -- product bugs found by the corpus (fixed; these tests keep them fixed) --------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a NUL byte inside a text field is yielded as data (PostgreSQL then refuses the whole load with "
-    "a raw 'invalid byte sequence for encoding UTF8: 0x00'); read_csv_chunks should quarantine it "
-    "(dw_analytics/extract/_csv_convert.py ColumnPlan.convert / convert_rowwise)",
-)
 def test_a_nul_byte_in_any_field_is_quarantined():
     reader, good = read(CASES / "nul_bytes.csv")
     assert good["id_externo"].tolist() == ["N1", "N4"]
     assert reader.quarantine[["line", "column"]].values.tolist() == [[3, "id_externo"], [4, "valor"]]
+    assert reader.quarantine["reason"].str.startswith("NUL byte").all()
+    # Shown as U+FFFD: the quarantine is stored with the run record, where a NUL byte would be refused.
+    assert reader.quarantine["value"].tolist() == ["N\ufffd2", "1\ufffd2.00"]
 
 
 @pytest.mark.django_db
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: write_model accepts a NUL byte in a text field: SQLite stores it, PostgreSQL fails the load "
-    "with a raw psycopg error instead of a LoadValidationError naming column and row "
-    "(dw_analytics/load/_columns.py _convert_str, line 432 today)",
-)
 def test_write_model_refuses_a_nul_byte_in_text_naming_the_column():
     frame = pd.DataFrame(
         {"id_externo": ["ok", "N\x002"], "valor": [Decimal("1.00")] * 2, "data": pd.to_datetime(["2026-01-01"] * 2)}
@@ -181,12 +177,6 @@ def test_write_model_refuses_a_nul_byte_in_text_naming_the_column():
         write_model(frame, FonteExterna, mode="append")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: read_csv_chunks reads the date 0000-01-01 (Arrow accepts year 0); write_model then fails "
-    "with a raw 'ValueError: year 0 is out of range' (SQLite) / DatetimeFieldOverflow (PostgreSQL). "
-    "Dates outside years 1-9999 should be quarantined (dw_analytics/extract/_csv_convert.py convert/convert_rowwise)",
-)
 def test_a_date_in_year_zero_is_quarantined():
     reader, good = read(CASES / "year_zero_date.csv")
     assert good["id_externo"].tolist() == ["Z1"]
@@ -194,17 +184,36 @@ def test_a_date_in_year_zero_is_quarantined():
 
 
 @pytest.mark.django_db
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a naive 9999-12-31 23:30 (America/Sao_Paulo) is 10000-01-01 in UTC: on SQLite write_model "
-    "stores it and it reads back as None (silent loss), on PostgreSQL the load fails with a raw DataError. "
-    "write_model should refuse it (dw_analytics/load/_columns.py _localize_naive / _convert_datetime, lines 515 / 538 today)",
-)
 def test_a_datetime_past_year_9999_in_utc_is_refused_by_write_model():
     reader, good = read(CASES / "end_of_time_date.csv")
     assert reader.n_errors == 0
     with pytest.raises(LoadValidationError, match="data"):
         write_model(good, FonteExterna, mode="append")
+
+
+@pytest.mark.django_db
+def test_write_model_refuses_dates_and_datetimes_python_cannot_hold_naming_column_and_rows():
+    # Arrow holds the year 0; Python, Django and the databases do not.
+    def arrow_column(values: list[str], arrow_type: pa.DataType) -> pd.Series:
+        return pd.Series(pa.array(values).cast(arrow_type), dtype=pd.ArrowDtype(arrow_type))
+
+    destino = pd.DataFrame(
+        {
+            "id_externo": ["D1", "D2"],
+            "valor": [Decimal("1.00")] * 2,
+            "data": arrow_column(["2026-01-01", "0000-01-01"], pa.date32()),
+        }
+    )
+    with pytest.raises(
+        LoadValidationError, match=r"'data': 1 date value\(s\) outside the years 1-9999.*row 1: '0000"
+    ) as info:
+        write_model(destino, Destino, mode="append")
+    assert (info.value.column, info.value.rows) == ("data", [1])
+
+    fonte = destino.assign(data=arrow_column(["2026-01-01", "0000-01-01"], pa.timestamp("us")))
+    with pytest.raises(LoadValidationError, match=r"'data': 1 datetime value\(s\) outside the years 1-9999"):
+        write_model(fonte, FonteExterna, mode="append")
+    assert Destino.objects.count() == FonteExterna.objects.count() == 0
 
 
 def test_a_wrong_decimal_separator_in_a_brazilian_file_is_quarantined_not_read_100_times_larger():
@@ -213,11 +222,6 @@ def test_a_wrong_decimal_separator_in_a_brazilian_file_is_quarantined_not_read_1
     assert reader.quarantine[["line", "column", "value"]].values.tolist() == [[3, "valor", "10.50"]]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: an unclosed quote is reported as 'expected 3 fields, found 2', which does not say that a quote "
-    "opened at that line runs to the end of the file (dw_analytics/extract/csv.py:_read_precise)",
-)
 def test_an_unclosed_quote_is_named_in_the_reason():
     reader, _ = read(CASES / "unclosed_quote.csv")
     assert "quote" in reader.quarantine["reason"].iloc[0]

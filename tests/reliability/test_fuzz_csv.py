@@ -12,8 +12,6 @@ import csv
 import io
 import os
 
-import pyarrow as pa
-import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -82,14 +80,6 @@ def test_arbitrary_bytes_read_as_latin1_never_crash_the_reader(tmp_path, monkeyp
     check(tmp_path, monkeypatch, HEADER.encode() + body, option, encoding="latin-1")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=pa.ArrowInvalid,
-    reason="BUG: a row with a wrong field count AND invalid UTF-8 crashes read_csv_chunks with a raw "
-    "pyarrow ArrowInvalid ('Expected 3 columns, got 1'): pyarrow decodes row.text as UTF-8 before calling "
-    "invalid_row_handler (dw_analytics/extract/csv.py:236 _infer_types, :414 _read_precise), so the handler never runs",
-)
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the bug's own symptom
 def test_a_ragged_row_with_invalid_utf8_is_quarantined(tmp_path):
     path = tmp_path / "ragged_latin1.csv"
     path.write_bytes(b"id,valor,data\n1,2.00,2026-01-01\nJo\xe3o\n")
