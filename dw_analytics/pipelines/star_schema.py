@@ -174,7 +174,7 @@ class StarSchemaPipeline(BasePipeline):
         key = model._meta.pk.attname
         result = write_model(frame, model, mode="upsert", unique_fields=[key], using=self.using)
         table = model.objects.using(self.using)
-        stored = np.fromiter(table.values_list(key, flat=True), np.int64)
+        stored = read_queryset(table.values(key))[key].to_numpy(np.int64)
         gone = np.setdiff1d(stored, frame[key].to_numpy(np.int64)).tolist()
         for start in range(0, len(gone), _IN_BATCH):
             result.n_deleted += table.filter(**{f"{key}__in": gone[start : start + _IN_BATCH]}).delete()[0]

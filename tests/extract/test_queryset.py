@@ -444,3 +444,23 @@ def test_aware_datetimes_keep_their_instant_whatever_their_zone():
     assert result.dtype == TS
     assert result.isna().tolist() == [False, True, False, False]
     assert result.dropna().tolist() == [instant, instant, instant]
+
+
+def test_postgresql_plans_a_chunked_read_for_every_row_and_restores_the_setting(sales):
+    if connection.vendor != "postgresql":
+        pytest.skip("cursor_tuple_fraction is PostgreSQL's")
+
+    def tuple_fraction() -> str:
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW cursor_tuple_fraction")
+            return cursor.fetchone()[0]
+
+    seen = []
+    with transaction.atomic():
+        for chunk in read_queryset(Pedido.objects.order_by("id"), ["id"], chunksize=2):
+            seen.append((len(chunk), tuple_fraction()))
+        after = tuple_fraction()
+    # The cursor was declared with the setting at 1 (the plan is fixed then); every chunk
+    # is read, and the caller's session is left as it was.
+    assert [n for n, _ in seen] == [2] * (Pedido.objects.count() // 2) + [1] * (Pedido.objects.count() % 2)
+    assert {fraction for _, fraction in seen} == {"0.1"} and after == "0.1"
