@@ -13,10 +13,9 @@ from collections.abc import Iterable, Iterator, Sequence
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from transforms.exceptions import MissingColumnsError, MoneyTypeError
-from transforms.money import decimal_to_scaled, scaled_to_decimal
+from transforms.money import decimal_array, decimal_to_scaled
 
 #: the business time zone: dates, periods and date keys are taken here
 BUSINESS_TZ = "America/Sao_Paulo"
@@ -85,13 +84,7 @@ def decimal_column(
     units: np.ndarray, precision: int, scale: int, null_mask: np.ndarray | None = None
 ) -> pd.arrays.ArrowExtensionArray:
     """A decimal128(precision, scale) array from int64 ``10**-scale`` units, nulls where ``null_mask``."""
-    units = np.asarray(units, dtype=np.int64)
-    if null_mask is not None and null_mask.any():
-        units = np.where(null_mask, 0, units)
-    array = pa.array(scaled_to_decimal(units, precision, scale, index=pd.RangeIndex(len(units))))
-    if null_mask is not None and null_mask.any():
-        array = pc.if_else(pa.array(null_mask), pa.scalar(None, array.type), array)
-    return pd.arrays.ArrowExtensionArray(array)
+    return pd.arrays.ArrowExtensionArray(decimal_array(units, precision, scale, null_mask=null_mask))
 
 
 def divide_half_even(numerator: np.ndarray, denominator: np.ndarray, digits: int) -> tuple[np.ndarray, np.ndarray]:

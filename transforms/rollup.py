@@ -67,6 +67,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dw_analytics.core.exceptions import ConfigurationError
+from transforms.money import decimal_array
 
 __all__ = [
     "SUPPORTED_FUNCS",
@@ -431,7 +432,7 @@ def _decimal_mean(sums: pd.Series, counts: pd.Series) -> pd.Series:
         twice = 2 * remainder
         round_up = (twice > divisor) | ((twice == divisor) & (quotient % 2 == 1))
         quotient = quotient + round_up
-        return pd.Series(pd.arrays.ArrowExtensionArray(_decimal128_from_int64(quotient, valid, out_type)))
+        return pd.Series(pd.arrays.ArrowExtensionArray(decimal_array(quotient, 38, out_type.scale, null_mask=~valid)))
     # Sums beyond int64: exact per-group integer arithmetic (rare, few groups).
     values = []
     for total, count, ok in zip(array.to_pylist(), n.tolist(), valid.tolist(), strict=True):
@@ -451,15 +452,6 @@ def _decimal128_words(array: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     words = np.frombuffer(array.buffers()[1], dtype="<i8").reshape(-1, 2)
     words = words[array.offset : array.offset + len(array)]
     return words[:, 0], words[:, 1]
-
-
-def _decimal128_from_int64(unscaled: np.ndarray, valid: np.ndarray, arrow_type: pa.DataType) -> pa.Array:
-    """Build a decimal128 array whose unscaled integers are ``unscaled`` (no per-value Python)."""
-    words = np.empty((len(unscaled), 2), dtype="<i8")
-    words[:, 0] = unscaled
-    words[:, 1] = unscaled >> 63  # sign extension into the high word
-    validity = None if valid.all() else pa.array(valid).buffers()[1]
-    return pa.Array.from_buffers(arrow_type, len(unscaled), [validity, pa.py_buffer(words)])
 
 
 def _empty_result(keys: list[str], aggs: Aggs) -> pd.DataFrame:
