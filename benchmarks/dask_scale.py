@@ -24,11 +24,17 @@ that job); the Dask figure is the largest peak RSS of a worker process
 for every timing) and the client's peak. Per-worker memory should stay flat
 when the data grows 4x, because a task holds one chunk of one partition.
 
+Results go through ``_harness`` (area ``dask``): per size, ``report`` of ``dask sales``
+and ``dask fact`` (ours = the Dask engine, peak = its largest worker; baseline
+``pandas``; printed as a time ratio, dask / pandas); with two sizes or more,
+``report_growth`` of ``dask sales memory`` / ``dask fact memory`` (largest Dask worker)
+and ``dask sales memory (pandas engine)`` / ``dask fact memory (pandas engine)``.
+
 Usage::
 
     python benchmarks/dask_scale.py                       # 10,000,000 and 40,000,000 rows
     python benchmarks/dask_scale.py --rows 2000000        # one size
-    python benchmarks/dask_scale.py --quick               # 100,000 rows
+    python benchmarks/dask_scale.py --quick               # 25,000 and 100,000 rows
     python benchmarks/dask_scale.py --rows 10000000 --rows 20000000 --repeat 3
 """
 
@@ -51,6 +57,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from _harness import Baseline, report, report_growth
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -58,7 +65,9 @@ sys.path.insert(0, str(ROOT))
 SEED = 20_261_204
 N_PRODUCTS, N_CATEGORIES, N_CUSTOMERS = 1_000, 20, 100_000
 DEFAULT_SIZES = (10_000_000, 40_000_000)
+QUICK_SIZES = (25_000, 100_000)  # two sizes 4x apart: the memory growth is measured too
 OPERATIONS = ("sales", "fact")
+LABELS = {"sales": "sales_by_category", "fact": "fact build + snapshot"}
 ENGINES = ("pandas", "dask")
 
 
@@ -249,7 +258,7 @@ def warm_cache(folder: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, action="append", help="orders (repeatable)")
-    parser.add_argument("--quick", action="store_true", help="100,000 rows")
+    parser.add_argument("--quick", action="store_true", help="25,000 and 100,000 rows")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--rows-per-file", type=int, default=500_000)
     parser.add_argument("--operation", choices=OPERATIONS, action="append")
@@ -258,10 +267,11 @@ def main() -> None:
     if args.child:
         child(*args.child)
         return
-    sizes = [100_000] if args.quick else (args.rows or list(DEFAULT_SIZES))
+    sizes = list(QUICK_SIZES) if args.quick else (args.rows or list(DEFAULT_SIZES))
     rows_per_file = min(args.rows_per_file, max(10_000, min(sizes) // 8))
     operations = args.operation or list(OPERATIONS)
     peaks: dict[tuple[str, str], list[float]] = {}
+    medians: dict[tuple[str, str], list[float]] = {}
     print(f"# machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; dask: 2 workers x 1 thread")
     with tempfile.TemporaryDirectory(prefix="dw_dask_scale_") as tmp:
         work = Path(tmp)
@@ -280,19 +290,27 @@ def main() -> None:
                     for engine in ENGINES:  # alternate the contenders
                         runs[engine].append(run_child(engine, operation, data, work))
                 check_equal(operation, runs)
-                report(operation, n_rows, runs)
+                report_operation(operation, n_rows, runs)
                 for engine in ENGINES:
                     key = "self_peak_mb" if engine == "pandas" else "worker_peak_mb"
                     peaks.setdefault((operation, engine), []).append(max(r[key] for r in runs[engine]))
+                    medians.setdefault((operation, engine), []).append(
+                        statistics.median(r["seconds"] for r in runs[engine])
+                    )
             shutil.rmtree(data)
     if len(sizes) > 1:
-        growth = sizes[-1] / sizes[0]
         for (operation, engine), values in peaks.items():
-            what = "peak RSS" if engine == "pandas" else "per-worker peak RSS"
-            print(
-                f"{operation} {engine} {what}: {values[0]:.0f} MB at {sizes[0]:,} rows -> "
-                f"{values[-1]:.0f} MB at {sizes[-1]:,} rows ({growth:.0f}x data): "
-                f"{values[-1] / values[0]:.2f}x"
+            dask = engine == "dask"
+            report_growth(
+                "dask",
+                f"dask {operation} memory" + ("" if dask else " (pandas engine)"),
+                rows=sizes,
+                seconds=medians[(operation, engine)],
+                peak_mb=values,
+                label=f"{LABELS[operation]} growth, "
+                + ("dask engine (peak RSS of the largest worker)" if dask else "pandas engine"),
+                note=" (goal: per-worker peak RSS <= 1.2x)" if dask else "",
+                extra={"engine": engine, "peak": "largest dask worker" if dask else "pandas engine process"},
             )
 
 
@@ -305,19 +323,29 @@ def check_equal(operation: str, runs: dict[str, list[dict]]) -> None:
             raise AssertionError(f"fact differs: {run['summary']} != {first['summary']}")
 
 
-def report(operation: str, n_rows: int, runs: dict[str, list[dict]]) -> None:
-    times = {e: [r["seconds"] for r in runs[e]] for e in ENGINES}
-    median = {e: statistics.median(times[e]) for e in ENGINES}
+def report_operation(operation: str, n_rows: int, runs: dict[str, list[dict]]) -> None:
+    """Report the Dask engine against the pandas engine (time ratio), then the per-partition times."""
     dask_runs, pandas_runs = runs["dask"], runs["pandas"]
-    label = "sales_by_category" if operation == "sales" else "fact build + snapshot"
-    print(
-        f"{label} {n_rows:,} rows: dask {median['dask']:.2f} s (min {min(times['dask']):.2f}, "
-        f"max {max(times['dask']):.2f}) = {median['dask'] / median['pandas']:.2f}x pandas engine "
-        f"{median['pandas']:.2f} s (min {min(times['pandas']):.2f}, max {max(times['pandas']):.2f}); "
-        f"peak per dask worker {max(r['worker_peak_mb'] for r in dask_runs):.0f} MB, dask client "
-        f"{max(r['self_peak_mb'] for r in dask_runs):.0f} MB, pandas engine "
-        f"{max(r['self_peak_mb'] for r in pandas_runs):.0f} MB; cluster start "
-        f"{statistics.median(r['startup'] for r in dask_runs):.1f} s (not counted)"
+    client_peak = max(r["self_peak_mb"] for r in dask_runs)
+    startup = statistics.median(r["startup"] for r in dask_runs)
+    report(
+        "dask",
+        f"dask {operation}",
+        rows=n_rows,
+        label=f"{LABELS[operation]} {n_rows:,} rows",
+        ours_label="dask",
+        ours_s=[r["seconds"] for r in dask_runs],
+        peak_mb=max(r["worker_peak_mb"] for r in dask_runs),
+        baselines={
+            "pandas": Baseline(
+                [r["seconds"] for r in pandas_runs],
+                peak_mb=max(r["self_peak_mb"] for r in pandas_runs),
+                label="pandas engine",
+            )
+        },
+        ratio="time",
+        note=f" (largest dask worker; dask client {client_peak:.0f} MB); cluster start {startup:.1f} s (not counted)",
+        extra={"ours_peak": "largest dask worker", "dask_client_peak_mb": client_peak, "cluster_start_s": startup},
     )
     last = dask_runs[-1]
     pandas_seconds = [s for _, _, s in pandas_runs[-1]["partitions"]]

@@ -16,10 +16,15 @@ Every timed run gets a fresh database (a file copy / ``CREATE DATABASE ...
 TEMPLATE``) and runs in its own subprocess, which reports its peak RSS
 (``getrusage(RUSAGE_SELF).ru_maxrss`` at exit: the peak of a process that did
 only that job). Contenders alternate; the median of ``--repeat`` timings is
-printed with min and max. Before a ratio is printed the table contents are
+reported with min and max. Before a ratio is reported the table contents are
 compared (a digest of every row, ordered by id): exactly for ours vs raw
 executemany, and without ``atualizado_em`` vs bulk_create, which overwrites
 ``auto_now`` fields with the time of the call.
+
+Results go through ``_harness.report`` (area ``load_models``): ``write_model
+<db> append`` (baselines ``bulk_create``, ``executemany`` on SQLite) and
+``write_model <db> upsert`` (baseline ``bulk_create``), with ``<db>`` ``sqlite``
+or ``postgresql``; ``check.py`` matches its goals on these names.
 
 Usage::
 
@@ -36,7 +41,6 @@ import json
 import os
 import resource
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -44,6 +48,10 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+# _harness sits next to this file; the workers import this module as benchmarks.load_models.
+sys.path.append(str(Path(__file__).resolve().parent))
+from _harness import Baseline, report  # noqa: E402
+
 DEFAULT_PG = os.environ.get("DW_BENCH_PG", "postgres://postgres@127.0.0.1:5432")
 N_CLIENTES = 10_000
 N_PRODUTOS = 1_000
@@ -312,10 +320,6 @@ class PostgresTarget:
 # -- main ------------------------------------------------------------------------
 
 
-def _stats(values: list[float]) -> str:
-    return f"{statistics.median(values):.2f} s (min {min(values):.2f}, max {max(values):.2f})"
-
-
 def compare(target, key: str, data: str, mode: str, contenders: list[str], repeat: int) -> dict:
     """Time ``contenders`` alternately; return {contender: {"seconds": [...], ...}}."""
     results = {c: {"seconds": [], "peak_mb": 0.0} for c in contenders}
@@ -371,20 +375,21 @@ def _bench(target, n_rows: int, append_data: str, upsert_data: str, repeat: int)
     ours, bulk = res["ours"], res["bulk_create"]
     assert ours["counts"] == [n_rows, 0, 0], ours["counts"]
     assert ours["digest_no_updated"] == bulk["digest_no_updated"], "write_model and bulk_create tables differ"
-    line = (
-        f"write_model {target.name} append {n_rows:,} rows: {_stats(ours['seconds'])} = "
-        f"{statistics.median(bulk['seconds']) / statistics.median(ours['seconds']):.1f}x bulk_create "
-        f"({_stats(bulk['seconds'])})"
-    )
+    baselines = {
+        "bulk_create": Baseline(bulk["seconds"], peak_mb=bulk["peak_mb"], label="bulk_create(batch_size=1000)")
+    }
     if "executemany" in res:
         raw = res["executemany"]
         assert ours["digest_all"] == raw["digest_all"], "write_model and raw executemany tables differ"
-        line += (
-            f", {statistics.median(raw['seconds']) / statistics.median(ours['seconds']):.2f}x raw executemany "
-            f"({_stats(raw['seconds'])})"
-        )
-    peaks = ", ".join(f"{c} {res[c]['peak_mb']:.0f} MB" for c in contenders)
-    print(f"{line}; peak RSS {peaks}", flush=True)
+        baselines["executemany"] = Baseline(raw["seconds"], peak_mb=raw["peak_mb"], label="raw executemany")
+    report(
+        "load_models",
+        f"write_model {target.name} append",
+        rows=n_rows,
+        ours_s=ours["seconds"],
+        peak_mb=ours["peak_mb"],
+        baselines=baselines,
+    )
 
     res = compare(target, "full", upsert_data, "upsert", ["ours", "bulk_create"], repeat)
     ours, bulk = res["ours"], res["bulk_create"]
@@ -395,13 +400,20 @@ def _bench(target, n_rows: int, append_data: str, upsert_data: str, repeat: int)
         0,
     ], ours["counts"]
     assert ours["digest_no_updated"] == bulk["digest_no_updated"], "upsert tables differ"
-    print(
-        f"write_model {target.name} upsert {n_rows:,} rows ({ours['counts'][1]:,} conflicting, "
-        f"{ours['counts'][0]:,} new): {_stats(ours['seconds'])} = "
-        f"{statistics.median(bulk['seconds']) / statistics.median(ours['seconds']):.1f}x "
-        f"bulk_create(update_conflicts=True) ({_stats(bulk['seconds'])}); "
-        f"peak RSS ours {ours['peak_mb']:.0f} MB, bulk_create {bulk['peak_mb']:.0f} MB",
-        flush=True,
+    new, conflicting = ours["counts"][0], ours["counts"][1]
+    report(
+        "load_models",
+        f"write_model {target.name} upsert",
+        rows=n_rows,
+        label=f"write_model {target.name} upsert {n_rows:,} rows ({conflicting:,} conflicting, {new:,} new)",
+        ours_s=ours["seconds"],
+        peak_mb=ours["peak_mb"],
+        baselines={
+            "bulk_create": Baseline(
+                bulk["seconds"], peak_mb=bulk["peak_mb"], label="bulk_create(update_conflicts=True)"
+            )
+        },
+        extra={"conflicting": conflicting, "new": new},
     )
 
 

@@ -19,8 +19,13 @@ job's wall time and its peak RSS: ``VmHWM`` of ``/proc/self/status`` at exit, th
 of a process that did only that job. (Not ``ru_maxrss``: Linux carries the parent's
 high-water mark at fork into the child's ``ru_maxrss`` across ``execve``, so every child
 of a large driver would report the driver's size.) Contenders alternate; the median of ``--repeat`` runs
-is printed with min and max. Results are compared before any ratio is printed (file
+is reported with min and max. Results are compared before any ratio is reported (file
 contents normalised to the same types; table digests; diff counts).
+
+Results go through ``_harness.report`` (area ``ondemand``, baseline key ``baseline``):
+``export parquet``, ``export csv``, ``export xlsx``, ``corrections dry-run``,
+``corrections applied`` (rows = the corrections, ``extra.of_rows`` = the orders) and
+``sync mariadb->sqlite``.
 
 Usage::
 
@@ -38,13 +43,14 @@ import os
 import resource
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
+
+from _harness import Baseline, report
 
 REPO = Path(__file__).resolve().parent.parent
 SEED = 20260101
@@ -114,15 +120,15 @@ def worker(job: dict) -> dict:
     elif name == "plan_ours":
         from dw_analytics.jobs.corrections import plan_corrections
 
-        report = plan_corrections(job["file"], "sales.Pedido", ["id"])
-        result = {"n_updated": report.n_updated, "n_cells": len(report.updated)}
+        plan = plan_corrections(job["file"], "sales.Pedido", ["id"])
+        result = {"n_updated": plan.n_updated, "n_cells": len(plan.updated)}
     elif name == "plan_baseline":
         result = _plan_baseline(job["file"])
     elif name == "apply_ours":
         from dw_analytics.jobs.corrections import apply_corrections
 
-        report = apply_corrections(job["file"], "sales.Pedido", ["id"])
-        result = {"n_updated": report.n_updated}
+        applied = apply_corrections(job["file"], "sales.Pedido", ["id"])
+        result = {"n_updated": applied.n_updated}
     elif name == "apply_baseline":
         result = _save_baseline(job["file"], job["sample"])
     elif name == "sync_ours":
@@ -229,15 +235,33 @@ def fresh_copy(base: Path, folder: Path) -> Path:
     return target
 
 
-def fmt_line(label: str, ours: list[dict], others: list[tuple[str, list[dict], float]]) -> str:
-    times = [r["seconds"] for r in ours]
-    median = statistics.median(times)
-    parts = [f"{label}: {median:.2f} s (min {min(times):.2f}, max {max(times):.2f})"]
-    for name, runs, scale in others:
-        other = statistics.median(r["seconds"] for r in runs) * scale
-        parts.append(f"= {other / median:.1f}x {name} ({other:.2f} s, peak {max(r['peak_mb'] for r in runs):.0f} MB)")
-    parts.append(f"peak {max(r['peak_mb'] for r in ours):.0f} MB")
-    return ", ".join(parts)
+def report_job(
+    name: str,
+    rows: int,
+    runs: dict[str, list[dict]],
+    baseline: str,
+    *,
+    scale: float = 1.0,
+    label: str | None = None,
+    extra: dict | None = None,
+) -> None:
+    """Report our runs against the baseline's (its seconds times ``scale`` when extrapolated)."""
+    report(
+        "ondemand",
+        name,
+        rows=rows,
+        label=label,
+        ours_s=[r["seconds"] for r in runs["ours"]],
+        peak_mb=max(r["peak_mb"] for r in runs["ours"]),
+        baselines={
+            "baseline": Baseline(
+                [r["seconds"] * scale for r in runs["baseline"]],
+                peak_mb=max(r["peak_mb"] for r in runs["baseline"]),
+                label=baseline,
+            )
+        },
+        extra=extra,
+    )
 
 
 def verify_export(fmt: str, ours: Path, base: Path) -> None:
@@ -375,14 +399,7 @@ def main() -> None:
                 runs = alternate(args.repeat, {"ours": lambda: job("ours"), "baseline": lambda: job("baseline")})
                 verify_export(fmt, out / f"ours.{fmt}", out / f"baseline.{fmt}")
                 baseline = {"parquet": "to_parquet", "csv": "to_csv", "xlsx": "to_excel"}[fmt]
-                print(
-                    fmt_line(
-                        f"export {fmt} {rows:,} rows",
-                        runs["ours"],
-                        [(f"list(qs.values()) + {baseline}", runs["baseline"], 1.0)],
-                    ),
-                    flush=True,
-                )
+                report_job(f"export {fmt}", rows, runs, f"list(qs.values()) + {baseline}")
         if "corrections" in parts:
             n = max(rows // 10, 1)
             corrections = folder / "corrections.csv"
@@ -397,13 +414,13 @@ def main() -> None:
                 runs["baseline"][0],
             )
             assert runs["ours"][0]["n_cells"] == runs["baseline"][0]["n_cells"]
-            print(
-                fmt_line(
-                    f"corrections dry-run {n:,} of {rows:,} rows",
-                    runs["ours"],
-                    [("in_bulk + Python compare", runs["baseline"], 1.0)],
-                ),
-                flush=True,
+            report_job(
+                "corrections dry-run",
+                n,
+                runs,
+                "in_bulk + Python compare",
+                label=f"corrections dry-run {n:,} of {rows:,} rows",
+                extra={"of_rows": rows},
             )
             sample = min(SAVE_SAMPLE, n)
             sample_ids = [int(line.split(",", 1)[0]) for line in corrections.read_text().splitlines()[1 : sample + 1]]
@@ -413,10 +430,15 @@ def main() -> None:
             })  # fmt: skip
             assert runs["ours"][0]["digest"] == runs["baseline"][0]["digest"], "the sample rows differ"
             scale = n / sample
-            print(fmt_line(
-                f"corrections applied {n:,} of {rows:,} rows", runs["ours"],
-                [(f"get()+save() per row (measured on {sample:,}, x{scale:.0f} extrapolated)", runs["baseline"], scale)],
-            ), flush=True)  # fmt: skip
+            report_job(
+                "corrections applied",
+                n,
+                runs,
+                f"get()+save() per row (measured on {sample:,}, x{scale:.0f} extrapolated)",
+                scale=scale,
+                label=f"corrections applied {n:,} of {rows:,} rows",
+                extra={"of_rows": rows, "baseline_sample_rows": sample, "baseline_scale": scale},
+            )
             for leftover in folder.glob("db-*.sqlite3*"):
                 leftover.unlink()
         if "sync" in parts:
@@ -431,14 +453,7 @@ def main() -> None:
                 assert {r["digest"] for r in runs["ours"] + runs["baseline"]} == {runs["ours"][0]["digest"]}, (
                     "tables differ"
                 )
-                print(
-                    fmt_line(
-                        f"sync mariadb->sqlite {rows:,} rows",
-                        runs["ours"],
-                        [("pd.read_sql + bulk_create", runs["baseline"], 1.0)],
-                    ),
-                    flush=True,
-                )
+                report_job("sync mariadb->sqlite", rows, runs, "pd.read_sql + bulk_create")
             finally:
                 drop_mariadb_table(MARIADB_URL, table)
     finally:

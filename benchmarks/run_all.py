@@ -2,8 +2,8 @@
 
 Each script runs in its own process with ``DW_BENCH_RESULTS`` pointing at one JSON-lines
 file, so whatever it reports through ``benchmarks/_harness.py`` lands there. A script that
-prints its lines without the harness is still covered: its printed comparison lines are
-parsed (``PRINTED_PARSERS``) and whatever cannot be parsed is kept verbatim. Then:
+records nothing there (it only prints) is still covered: its printed result lines are kept
+verbatim (``records_from_output``). Then:
 
 * ``RESULTS.md``: the machine, the goals (``check.py``), one table per area (our figure,
   each baseline's figure from the same run, the ratio, peak RSS), growth tables, the scale
@@ -30,7 +30,6 @@ import importlib.metadata
 import json
 import os
 import platform
-import re
 import shlex
 import signal
 import sqlite3
@@ -114,170 +113,6 @@ def all_scripts() -> list[Script]:
 
 # -- printed lines of scripts that do not report through the harness --------------------------
 
-_T = r"(\d+(?:\.\d+)?) s \(min (\d+(?:\.\d+)?), max (\d+(?:\.\d+)?)\)"
-
-
-def _timing(median: str, low: str, high: str, peak: str | None = None) -> dict[str, Any]:
-    return {
-        "times_s": None,
-        "median_s": float(median),
-        "min_s": float(low),
-        "max_s": float(high),
-        "peak_mb": float(peak) if peak else None,
-    }
-
-
-def _number(text: str) -> int:
-    return int(text.replace(",", ""))
-
-
-def _comparison(area: str, name: str, rows: int | None, ours: dict, baselines: dict, line: str, **more) -> dict:
-    for baseline in baselines.values():
-        if "speedup" not in baseline:
-            baseline["speedup"] = baseline["median_s"] / ours["median_s"] if ours["median_s"] else None
-        baseline["time_ratio"] = 1 / baseline["speedup"] if baseline["speedup"] else None
-    return {
-        "kind": "comparison",
-        "area": area,
-        "name": name,
-        "rows": rows,
-        "ours": {"label": None, **ours},
-        "baselines": baselines,
-        "line": line,
-        "extra": {},
-        "warnings": [],
-        "source": "printed",
-        **more,
-    }
-
-
-def _parse_load_models(line: str) -> list[dict]:
-    append = re.match(
-        rf"write_model (\S+) append ([\d,]+) rows: {_T} = ([\d.]+)x bulk_create \({_T}\)"
-        rf"(?:, ([\d.]+)x raw executemany \({_T}\))?; peak RSS (.*)$",
-        line,
-    )
-    if append:
-        g = append.groups()
-        peaks = dict(re.findall(r"(\w+) ([\d.]+) MB", g[-1]))
-        baselines = {
-            "bulk_create": {
-                "label": "bulk_create(batch_size=1000)",
-                **_timing(*g[6:9], peaks.get("bulk_create")),
-                "speedup": float(g[5]),
-            }
-        }
-        if g[9]:
-            baselines["executemany"] = {
-                "label": "raw executemany",
-                **_timing(*g[10:13], peaks.get("executemany")),
-                "speedup": float(g[9]),
-            }
-        ours = _timing(*g[2:5], peaks.get("ours"))
-        return [_comparison("load_models", f"write_model {g[0]} append", _number(g[1]), ours, baselines, line)]
-    upsert = re.match(
-        rf"write_model (\S+) upsert ([\d,]+) rows \(([\d,]+) conflicting, ([\d,]+) new\): {_T} = ([\d.]+)x "
-        rf"bulk_create\(update_conflicts=True\) \({_T}\); peak RSS ours ([\d.]+) MB, bulk_create ([\d.]+) MB",
-        line,
-    )
-    if upsert:
-        g = upsert.groups()
-        baselines = {
-            "bulk_create": {
-                "label": "bulk_create(update_conflicts=True)",
-                **_timing(*g[8:11], g[12]),
-                "speedup": float(g[7]),
-            }
-        }
-        record = _comparison(
-            "load_models", f"write_model {g[0]} upsert", _number(g[1]), _timing(*g[4:7], g[11]), baselines, line
-        )
-        record["extra"] = {"conflicting": _number(g[2]), "new": _number(g[3])}
-        return [record]
-    return []
-
-
-def _parse_ondemand(line: str) -> list[dict]:
-    found = re.match(
-        rf"(.+?) ([\d,]+)( of [\d,]+)? rows: {_T}, = ([\d.]+)x (.+) \(([\d.]+) s, peak ([\d.]+) MB\), peak ([\d.]+) MB$",
-        line,
-    )
-    if not found:
-        return []
-    g = found.groups()
-    baselines = {
-        "baseline": {
-            "label": g[7],
-            "times_s": None,
-            "median_s": float(g[8]),
-            "min_s": None,
-            "max_s": None,
-            "peak_mb": float(g[9]),
-            "speedup": float(g[6]),
-        }
-    }
-    record = _comparison("ondemand", g[0], _number(g[1]), _timing(*g[3:6], g[10]), baselines, line)
-    if g[2]:
-        record["extra"] = {"of_rows": _number(g[2].removeprefix(" of "))}
-    return [record]
-
-
-def _parse_dask(line: str) -> list[dict]:
-    found = re.match(
-        rf"(sales_by_category|fact build \+ snapshot) ([\d,]+) rows: dask {_T} = ([\d.]+)x pandas engine {_T}; "
-        r"peak per dask worker ([\d.]+) MB, dask client ([\d.]+) MB, pandas engine ([\d.]+) MB",
-        line,
-    )
-    if found:
-        g = found.groups()
-        operation = "sales" if g[0] == "sales_by_category" else "fact"
-        time_ratio = float(g[5])
-        baselines = {
-            "pandas": {
-                "label": "pandas engine",
-                **_timing(*g[6:9], g[11]),
-                "speedup": 1 / time_ratio if time_ratio else None,
-            }
-        }
-        record = _comparison(
-            "dask", f"dask {operation}", _number(g[1]), _timing(*g[2:5], g[9]), baselines, line, ratio_style="time"
-        )
-        record["extra"] = {"dask_client_peak_mb": float(g[10]), "ours_peak": "largest dask worker"}
-        return [record]
-    growth = re.match(
-        r"(sales|fact) (pandas|dask) (?:per-worker )?peak RSS: ([\d.]+) MB at ([\d,]+) rows -> "
-        r"([\d.]+) MB at ([\d,]+) rows",
-        line,
-    )
-    if growth:
-        operation, engine, p0, n0, p1, n1 = growth.groups()
-        name = f"dask {operation} memory" + ("" if engine == "dask" else " (pandas engine)")
-        rows = [_number(n0), _number(n1)]
-        return [
-            {
-                "kind": "growth",
-                "area": "dask",
-                "name": name,
-                "points": [
-                    {"rows": rows[0], "seconds": None, "peak_mb": float(p0)},
-                    {"rows": rows[1], "seconds": None, "peak_mb": float(p1)},
-                ],
-                "rows_ratio": rows[1] / rows[0],
-                "time_ratio": None,
-                "rss_ratio": float(p1) / float(p0),
-                "line": line,
-                "extra": {},
-                "source": "printed",
-            }
-        ]
-    return []
-
-
-PRINTED_PARSERS: dict[str, Callable[[str], list[dict]]] = {
-    "load_models": _parse_load_models,
-    "ondemand": _parse_ondemand,
-    "dask_scale": _parse_dask,
-}
 AREA_OF_SCRIPT = {
     "extract_queryset": "extract",
     "csv_rollup": "csv",
@@ -292,24 +127,18 @@ AREA_OF_SCRIPT = {
 
 
 def records_from_output(script: str, lines: Iterable[str]) -> list[dict]:
-    """Records recovered from a script's printed lines (parsed, else kept verbatim).
+    """``line`` records of a script's printed result lines, kept verbatim for RESULTS.md.
 
     Example::
 
-        records_from_output("dask_scale", ["sales_by_category 100,000 rows: dask 1.00 s ..."])
+        records_from_output("soak", ["soak sqlite 20,000 orders: initial build 3.1 s, peak 273 MB"])
     """
-    parser = PRINTED_PARSERS.get(script)
-    records = []
-    for line in lines:
-        if line.startswith(("#", " ")) or " s (min " not in line and " MB" not in line:
-            continue
-        parsed = parser(line) if parser else []
-        for record in parsed:
-            record["script"] = script
-        records.extend(
-            parsed or [{"kind": "line", "area": AREA_OF_SCRIPT.get(script, script), "script": script, "line": line}]
-        )
-    return records
+    area = AREA_OF_SCRIPT.get(script, script)
+    return [
+        {"kind": "line", "area": area, "script": script, "line": line}
+        for line in lines
+        if not line.startswith(("#", " ")) and (" s (min " in line or " MB" in line)
+    ]
 
 
 # -- machine -------------------------------------------------------------------------------------
@@ -417,7 +246,7 @@ def run_script(
     seconds = time.perf_counter() - started
     new = read_results(results)[before:] if results.exists() else []
     reported = sum(1 for r in new if r.get("kind") in ("comparison", "growth"))
-    if not reported:  # not through the harness: recover the printed lines
+    if not reported:  # not through the harness: keep the printed lines
         with results.open("a", encoding="utf-8") as handle:
             for record in records_from_output(script, lines):
                 record["args"] = args
@@ -585,7 +414,7 @@ def render_markdown(records: list[dict[str, Any]]) -> str:
                         + " |"
                     )
             if any(r.get("source") == "printed" for r in mine):
-                out += ["", "¹ parsed from the script's printed line (it does not report through the harness yet)."]
+                out += ["", "¹ parsed from the script's printed line (recorded before the script used the harness)."]
         if grown:
             out += [
                 "",
@@ -761,7 +590,7 @@ def main(argv: list[str] | None = None) -> int:
             failures.append(f"benchmarks/{script.name}.py {' '.join(script_args)}")
             print(f"# FAILED: {failures[-1]} (exit code {outcome['returncode']})", flush=True)
         elif not outcome["reported"]:
-            print(f"# {script.name}: no harness records; printed lines parsed instead", flush=True)
+            print(f"# {script.name}: no harness records; printed lines kept verbatim", flush=True)
 
     write_outputs(read_results(results), out_dir)
     print(f"# wrote {out_dir / 'RESULTS.md'} and {out_dir / 'scale_curve.png'}")

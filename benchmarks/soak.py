@@ -244,7 +244,17 @@ def soak(backend: str, orders: int, runs: int) -> list[str]:
             lines.append(f"soak {backend} {orders:,} orders: initial build {seconds:.1f} s, peak {peak:.0f} MB")
             peaks, crashes = [], 0
             for number in range(1, runs + 1):
-                new = run_child([sys.executable, "-c", NEW_DATA, str(max(orders // 100, 1)), str(max(orders // 1000, 1)), str(number)], env)[3]
+                new = run_child(
+                    [
+                        sys.executable,
+                        "-c",
+                        NEW_DATA,
+                        str(max(orders // 100, 1)),
+                        str(max(orders // 1000, 1)),
+                        str(number),
+                    ],
+                    env,
+                )[3]
                 n_new, n_updated, n_deleted = new.split()
                 crashed = ""
                 if number % 5 == 0:
@@ -276,7 +286,9 @@ def soak(backend: str, orders: int, runs: int) -> list[str]:
             continue
         if isinstance(mine, list) and key in ("by_category", "by_month"):
             differing = [(a, b) for a, b in zip(mine, theirs, strict=False) if a != b][:3]
-            failures.append(f"{key}: {len(mine)} vs {len(theirs)} rows; first differences (incremental, full): {differing}")
+            failures.append(
+                f"{key}: {len(mine)} vs {len(theirs)} rows; first differences (incremental, full): {differing}"
+            )
         else:
             failures.append(f"{key}: incremental {mine} != full {theirs}")
     fact_rows, fact_total, _ = incremental["state"]["fact_sql"]
