@@ -39,7 +39,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-PG_SOAK_DB = "dw_bench_soak"
+PG_SOAK_DB = f"dw_bench_soak_{os.getpid()}"  # per run: two runs at once must not share it
 #: peak RSS of the last nights / first nights may not exceed this
 RSS_GROWTH_LIMIT = 1.2
 
