@@ -288,6 +288,18 @@ def test_chunks_have_chunksize_rows_and_feed_rollup(tmp_path):
     assert dict(zip(result["categoria"], result["s"], strict=True)) == expected_sums
 
 
+def test_block_size_changes_memory_not_results(tmp_path):
+    path = tmp_path / "s.csv"
+    lines = ["categoria,total"] + [f"{'ab'[i % 3 % 2]},{i}.{i % 100:02d}" for i in range(1, 2001)]
+    path.write_text("\n".join(lines) + "\n")
+    small = read_csv_chunks(path, decimals={"total": 2}, chunksize=700, block_size=1024)
+    frames = list(small)
+    assert_frame_equal(pd.concat(frames, ignore_index=True), read_all(read_csv_chunks(path, decimals={"total": 2})))
+    assert [len(f) for f in frames] == [700, 700, 600] and small.n_rows == 2000
+    with pytest.raises(ConfigurationError, match="block_size"):
+        read_csv_chunks(path, block_size=10)
+
+
 def test_decimal_values_keep_all_38_digits_of_precision(tmp_path):
     path = tmp_path / "big.csv"
     big = "1234567890123456789012345678901234.5678"
