@@ -1,4 +1,4 @@
-"""Benchmark write_model against Django's bulk_create and a raw sqlite3 executemany.
+"""Benchmark write_model against Django's bulk_create, objects.create and a raw sqlite3 executemany.
 
 Loads a deterministic 9-column sales table (sales.Pedido) on a fresh SQLite
 file database and on a PostgreSQL database this script creates and drops
@@ -10,7 +10,12 @@ file database and on a PostgreSQL database this script creates and drops
   of ready tuples in the form Django stores (building them is not timed);
 * upsert: into a table holding N rows, N rows of which half conflict (with
   changed values): ``write_model(..., mode="upsert", unique_fields=["id"])``
-  vs ``bulk_create(batch_size=1000, update_conflicts=True, ...)``.
+  vs ``bulk_create(batch_size=1000, update_conflicts=True, ...)``;
+* create: on the first N rows of the append frame only (N = min(rows, 20,000),
+  ``--quick`` min(rows, 5,000): one row at a time takes minutes per run at
+  1,000,000 rows), ``write_model(df, Pedido)`` vs ``Pedido.objects.create(**row)``
+  for each of ``df.to_dict("records")`` inside one ``transaction.atomic()``,
+  the seed's way of loading.
 
 Every timed run gets a fresh database (a file copy / ``CREATE DATABASE ...
 TEMPLATE``) and runs in its own subprocess, which reports its peak RSS
@@ -18,19 +23,21 @@ TEMPLATE``) and runs in its own subprocess, which reports its peak RSS
 only that job). Contenders alternate; the median of ``--repeat`` timings is
 reported with min and max. Before a ratio is reported the table contents are
 compared (a digest of every row, ordered by id): exactly for ours vs raw
-executemany, and without ``atualizado_em`` vs bulk_create, which overwrites
-``auto_now`` fields with the time of the call.
+executemany, and without ``atualizado_em`` vs bulk_create and objects.create,
+which overwrite ``auto_now`` fields with the time of the call.
 
 Results go through ``_harness.report`` (area ``load_models``): ``write_model
-<db> append`` (baselines ``bulk_create``, ``executemany`` on SQLite) and
-``write_model <db> upsert`` (baseline ``bulk_create``), with ``<db>`` ``sqlite``
-or ``postgresql``; ``check.py`` matches its goals on these names.
+<db> append`` (baselines ``bulk_create``, ``executemany`` on SQLite),
+``write_model <db> upsert`` (baseline ``bulk_create``) and ``write_model <db> vs
+objects.create`` (baseline ``create``, at N rows), with ``<db>`` ``sqlite`` or
+``postgresql``; ``check.py`` matches its goals on these names.
 
 Usage::
 
     .venv/bin/python benchmarks/load_models.py            # 1,000,000 rows
     .venv/bin/python benchmarks/load_models.py --quick    # 100,000 rows
     .venv/bin/python benchmarks/load_models.py --rows 20000 --db sqlite
+    .venv/bin/python benchmarks/load_models.py --parts create   # only the objects.create comparison
 """
 
 from __future__ import annotations
@@ -56,6 +63,15 @@ DEFAULT_PG = os.environ.get("DW_BENCH_PG", "postgres://postgres@127.0.0.1:5432")
 N_CLIENTES = 10_000
 N_PRODUTOS = 1_000
 SEED = 20240601
+PARTS = ("append", "upsert", "create")
+CREATE_ROWS, CREATE_ROWS_QUICK = 20_000, 5_000
+# Baseline key -> (label in the report, the digest it must share with ours: the ORM
+# overwrites the auto_now ``atualizado_em``, raw executemany writes it as given).
+BASELINES = {
+    "bulk_create": ("bulk_create(batch_size=1000)", "digest_no_updated"),
+    "executemany": ("raw executemany", "digest_all"),
+    "create": ("Model.objects.create per row", "digest_no_updated"),
+}
 
 
 # -- data ------------------------------------------------------------------------
@@ -96,6 +112,13 @@ def make_frames(n_rows: int, folder: Path) -> None:
     upsert = {"id": pa.array(np.arange(half + 1, half + 1 + n_rows, dtype=np.int64))}
     upsert.update(orders(n_rows, start + 86_400))  # different values for the conflicting half
     pq.write_table(pa.table(upsert), folder / "upsert.parquet")
+
+
+def head_frame(source: Path, target: Path, n_rows: int) -> None:
+    """Write the first ``n_rows`` rows of the Parquet file ``source`` to ``target``."""
+    import pyarrow.parquet as pq
+
+    pq.write_table(pq.read_table(source).slice(0, n_rows), target)
 
 
 def read_frame(path: str):
@@ -190,6 +213,12 @@ def worker(job: dict) -> dict:
                 )
             else:
                 Pedido.objects.bulk_create(objs, batch_size=1000)
+        out["seconds"] = time.perf_counter() - started
+    elif action == "create":
+        started = time.perf_counter()
+        with transaction.atomic():
+            for row in df.to_dict("records"):
+                Pedido.objects.create(**row)
         out["seconds"] = time.perf_counter() - started
     elif action == "executemany":
         import sqlite3
@@ -338,6 +367,14 @@ def compare(target, key: str, data: str, mode: str, contenders: list[str], repea
     return results
 
 
+def _parts(value: str) -> list[str]:
+    parts = [part.strip() for part in value.split(",") if part.strip()]
+    unknown = sorted(set(parts) - set(PARTS))
+    if unknown or not parts:
+        raise argparse.ArgumentTypeError(f"unknown part(s) {unknown}; choose from {','.join(PARTS)}")
+    return parts
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -345,13 +382,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--db", choices=["sqlite", "postgresql", "all"], default="all")
     parser.add_argument("--pg", default=DEFAULT_PG, help="PostgreSQL server URL (no database name)")
+    parser.add_argument(
+        "--parts",
+        type=_parts,
+        default=list(PARTS),
+        help=f"comma-separated comparisons to run (default all: {','.join(PARTS)})",
+    )
     args = parser.parse_args(argv)
     n_rows = 100_000 if args.quick else args.rows
+    create_rows = min(n_rows, CREATE_ROWS_QUICK if args.quick else CREATE_ROWS)
 
     folder = Path(tempfile.mkdtemp(prefix="dw_bench_load_"))
     try:
         make_frames(n_rows, folder)
-        append_data, upsert_data = str(folder / "append.parquet"), str(folder / "upsert.parquet")
+        data = {"append": folder / "append.parquet", "upsert": folder / "upsert.parquet"}
+        if "create" in args.parts:
+            data["create"] = folder / "create.parquet"
+            head_frame(data["append"], data["create"], create_rows)
         targets = []
         if args.db in ("sqlite", "all"):
             targets.append(SQLiteTarget(folder))
@@ -359,62 +406,70 @@ def main(argv: list[str] | None = None) -> None:
             targets.append(PostgresTarget(args.pg))
         for target in targets:
             try:
-                _bench(target, n_rows, append_data, upsert_data, args.repeat)
+                _bench(target, args.parts, n_rows, create_rows, {k: str(v) for k, v in data.items()}, args.repeat)
             finally:
                 target.cleanup()
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _bench(target, n_rows: int, append_data: str, upsert_data: str, repeat: int) -> None:
-    target.prepare("empty", None)
-    target.prepare("full", append_data)
+def _baseline(entry: dict, label: str) -> Baseline:
+    return Baseline(entry["seconds"], peak_mb=entry["peak_mb"], label=label)
 
-    contenders = ["ours", "bulk_create"] + (["executemany"] if target.name == "sqlite" else [])
-    res = compare(target, "empty", append_data, "append", contenders, repeat)
-    ours, bulk = res["ours"], res["bulk_create"]
+
+def _append_comparison(target, data: str, n_rows: int, baselines: list[str], repeat: int, name: str) -> None:
+    """Load ``data`` into the empty table with ours and ``baselines``; check the tables; report."""
+    res = compare(target, "empty", data, "append", ["ours", *baselines], repeat)
+    ours = res["ours"]
     assert ours["counts"] == [n_rows, 0, 0], ours["counts"]
-    assert ours["digest_no_updated"] == bulk["digest_no_updated"], "write_model and bulk_create tables differ"
-    baselines = {
-        "bulk_create": Baseline(bulk["seconds"], peak_mb=bulk["peak_mb"], label="bulk_create(batch_size=1000)")
-    }
-    if "executemany" in res:
-        raw = res["executemany"]
-        assert ours["digest_all"] == raw["digest_all"], "write_model and raw executemany tables differ"
-        baselines["executemany"] = Baseline(raw["seconds"], peak_mb=raw["peak_mb"], label="raw executemany")
+    for key in baselines:
+        label, digest = BASELINES[key]
+        assert ours[digest] == res[key][digest], f"write_model and {label} tables differ"
     report(
         "load_models",
-        f"write_model {target.name} append",
+        name,
         rows=n_rows,
         ours_s=ours["seconds"],
         peak_mb=ours["peak_mb"],
-        baselines=baselines,
+        baselines={key: _baseline(res[key], BASELINES[key][0]) for key in baselines},
     )
 
-    res = compare(target, "full", upsert_data, "upsert", ["ours", "bulk_create"], repeat)
-    ours, bulk = res["ours"], res["bulk_create"]
-    half = n_rows // 2
-    assert ours["counts"] == [n_rows - (n_rows - half), n_rows - half, 0] or ours["counts"] == [
-        n_rows - half,
-        half,
-        0,
-    ], ours["counts"]
-    assert ours["digest_no_updated"] == bulk["digest_no_updated"], "upsert tables differ"
-    new, conflicting = ours["counts"][0], ours["counts"][1]
-    report(
-        "load_models",
-        f"write_model {target.name} upsert",
-        rows=n_rows,
-        label=f"write_model {target.name} upsert {n_rows:,} rows ({conflicting:,} conflicting, {new:,} new)",
-        ours_s=ours["seconds"],
-        peak_mb=ours["peak_mb"],
-        baselines={
-            "bulk_create": Baseline(
-                bulk["seconds"], peak_mb=bulk["peak_mb"], label="bulk_create(update_conflicts=True)"
-            )
-        },
-        extra={"conflicting": conflicting, "new": new},
-    )
+
+def _bench(target, parts: list[str], n_rows: int, create_rows: int, data: dict[str, str], repeat: int) -> None:
+    if "append" in parts or "create" in parts:
+        target.prepare("empty", None)
+
+    if "append" in parts:
+        baselines = ["bulk_create"] + (["executemany"] if target.name == "sqlite" else [])
+        _append_comparison(target, data["append"], n_rows, baselines, repeat, f"write_model {target.name} append")
+
+    if "upsert" in parts:
+        target.prepare("full", data["append"])
+        res = compare(target, "full", data["upsert"], "upsert", ["ours", "bulk_create"], repeat)
+        ours, bulk = res["ours"], res["bulk_create"]
+        half = n_rows // 2
+        assert ours["counts"] == [n_rows - (n_rows - half), n_rows - half, 0] or ours["counts"] == [
+            n_rows - half,
+            half,
+            0,
+        ], ours["counts"]
+        assert ours["digest_no_updated"] == bulk["digest_no_updated"], "upsert tables differ"
+        new, conflicting = ours["counts"][0], ours["counts"][1]
+        report(
+            "load_models",
+            f"write_model {target.name} upsert",
+            rows=n_rows,
+            label=f"write_model {target.name} upsert {n_rows:,} rows ({conflicting:,} conflicting, {new:,} new)",
+            ours_s=ours["seconds"],
+            peak_mb=ours["peak_mb"],
+            baselines={"bulk_create": _baseline(bulk, "bulk_create(update_conflicts=True)")},
+            extra={"conflicting": conflicting, "new": new},
+        )
+
+    if "create" in parts:
+        _append_comparison(
+            target, data["create"], create_rows, ["create"], repeat, f"write_model {target.name} vs objects.create"
+        )
 
 
 if __name__ == "__main__":
