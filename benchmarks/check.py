@@ -138,7 +138,8 @@ GOALS: list[Goal] = [
     ),
     *(
         goal
-        for db, label in (("sqlite", "SQLite"), ("postgresql", "PostgreSQL"))
+        # benchmarks/nightly.py names its backends as its --backends option does
+        for db, label in (("sqlite", "SQLite"), ("postgres", "PostgreSQL"))
         for goal in (
             Goal(
                 f"nightly full refresh time 10M / 1M <= 11x ({label})",
