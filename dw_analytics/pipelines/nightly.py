@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import pandas as pd
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from dw_analytics.core.pipeline import BasePipeline
@@ -119,13 +120,15 @@ class NightlyPipeline(BasePipeline):
             for name, model in SNAPSHOT_TABLES.items()
             if name != "fact_sales"
         }
-        facts = FactSales.objects.using(self.using).order_by("pk")
+        facts = FactSales.objects.using(self.using)
         reuse = None
-        if only_months is not None:
-            facts = facts.filter(in_months(only_months)) if only_months else facts.none()
+        if only_months is None:
+            fact_chunks = read_queryset(facts.order_by("pk").values(), chunksize=PUBLISH_CHUNK_ROWS)
+        else:
+            fact_chunks = _months_in_key_order(facts, only_months)
             published = open_snapshot(POWERBI_FOLDER).manifest["tables"]["fact_sales"]["files"]
             reuse = {"fact_sales": {f.split("/")[1] for f in published} - {f"month_key={m}" for m in only_months}}
-        tables["fact_sales"] = _with_month_key(read_queryset(facts.values(), chunksize=PUBLISH_CHUNK_ROWS))
+        tables["fact_sales"] = _with_month_key(fact_chunks)
         return publish_snapshot(
             tables,
             POWERBI_FOLDER,
@@ -158,6 +161,22 @@ def _for_powerbi(chunks: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
     for chunk in chunks:
         ratios = [c for c in RATIO_COLUMNS if c in chunk.columns]
         yield chunk.astype({c: "float64" for c in ratios}) if ratios else chunk
+
+
+def _months_in_key_order(facts: QuerySet, months: list[int]) -> Iterator[pd.DataFrame]:
+    """The fact rows of ``months``, one month at a time, each sorted by ``order_id``.
+
+    The rows come out as a full publish writes them (key order within each
+    month), but each month is read as a range of the ``date_key`` index and
+    sorted here: asked for ``ORDER BY order_id``, SQLite walks the whole key
+    index instead (1.9 s of an incremental night at 1M orders, growing with the
+    history). Memory: one month's rows.
+    """
+    for month in months:
+        frame = read_queryset(facts.filter(in_months([month])).order_by().values())
+        yield frame.sort_values("order_id", ignore_index=True)
+    if not months:
+        yield read_queryset(facts.none().values())  # the table's columns, no rows
 
 
 def _with_month_key(chunks: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
