@@ -197,14 +197,8 @@ def report(
         "ratio_style": ratio,
         "line": line,
         "warnings": [] if len(ours["times_s"]) >= MIN_TIMINGS else [f"fewer than {MIN_TIMINGS} timings"],
-        "extra": dict(extra or {}),
-        "source": "harness",
-        "recorded_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
-    if echo:
-        print(line, flush=True)
-    _append(record)
-    return record
+    return _record(record, extra, echo)
 
 
 def report_growth(
@@ -276,12 +270,19 @@ def report_growth(
         "time_ratio": time_ratio,
         "rss_ratio": rss_ratio,
         "line": line,
-        "extra": dict(extra or {}),
-        "source": "harness",
-        "recorded_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
+    return _record(record, extra, echo)
+
+
+def _record(record: dict[str, Any], extra: Mapping[str, Any] | None, echo: bool) -> dict[str, Any]:
+    """Complete a record (extra fields, source, time), print its line and append it to the results file."""
+    record.update(
+        extra=dict(extra or {}),
+        source="harness",
+        recorded_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    )
     if echo:
-        print(line, flush=True)
+        print(record["line"], flush=True)
     _append(record)
     return record
 

@@ -30,15 +30,12 @@ import os
 import platform
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+from _children import child_env, drop_database, fresh_database, manage, nightly_log, run_child
+
 PG_SOAK_DB = f"dw_bench_soak_{os.getpid()}"  # per run: two runs at once must not share it
 #: peak RSS of the last nights / first nights may not exceed this
 RSS_GROWTH_LIMIT = 1.2
@@ -150,69 +147,6 @@ print(json.dumps({"state": state, "published_total": published, "runs": runs}))
 """
 
 
-def child_env(database_url: str, folder: Path) -> dict[str, str]:
-    return {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "DW_DATA_DIR": str(folder),
-        "DW_OUTPUT_DIR": str(folder / "out"),
-        "DJANGO_SETTINGS_MODULE": "dw_analytics.settings",
-        "DW_WATERMARK_LAG_S": "0",
-        "DW_PROGRESS": "0",
-    }
-
-
-def run_child(args: list[str], env: dict[str, str], *, may_fail: bool = False) -> tuple[int, float, float, str]:
-    """Run a child; return (exit status, seconds, peak RSS MB of that child alone, stdout).
-
-    ``os.wait4`` gives the rusage of this one child, so every night has its own peak.
-    """
-    started = time.perf_counter()
-    child = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    # Read both pipes to the end (a thread for stderr), then reap the child with wait4.
-    with ThreadPoolExecutor(1) as pool:
-        err_future = pool.submit(child.stderr.read)
-        out = child.stdout.read()
-        err = err_future.result()
-    _, status, usage = os.wait4(child.pid, 0)
-    child.returncode = os.waitstatus_to_exitcode(status)
-    elapsed = time.perf_counter() - started
-    if child.returncode != 0 and not may_fail:
-        raise SystemExit(f"{' '.join(args[:5])} failed ({child.returncode}):\n{out}\n{err}")
-    return child.returncode, elapsed, usage.ru_maxrss / 1024, out
-
-
-def manage(*args: str) -> list[str]:
-    return [sys.executable, str(ROOT / "manage.py"), *args]
-
-
-def fresh_database(backend: str, folder: Path) -> str:
-    if backend == "sqlite":
-        return f"sqlite:///{folder / 'soak.sqlite3'}"
-    import psycopg
-
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {PG_SOAK_DB} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {PG_SOAK_DB}")
-    return f"postgres://postgres@127.0.0.1:5432/{PG_SOAK_DB}"
-
-
-def drop_database(backend: str) -> None:
-    if backend == "postgres":
-        import psycopg
-
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {PG_SOAK_DB} WITH (FORCE)")
-
-
-def night(env: dict[str, str], *params: str) -> tuple[float, float, dict]:
-    args = manage("run_pipeline", "nightly", "--json", "--quiet", *[f"--param={p}" for p in params])
-    _, seconds, peak, out = run_child(args, env)
-    log = json.loads(out)
-    assert log["status"] == "succeeded", log["error"]
-    return seconds, peak, log
-
-
 def crash(env: dict[str, str], how: str) -> int:
     code, _, _, _ = run_child([sys.executable, "-c", CRASHING_NIGHT, how], env, may_fail=True)
     expected = -signal.SIGKILL if how == "kill" else 1
@@ -236,11 +170,11 @@ def soak(backend: str, orders: int, runs: int) -> list[str]:
     lines, failures = _Lines(), []
     with tempfile.TemporaryDirectory(prefix="dw-soak-") as tmp:
         folder = Path(tmp)
-        env = child_env(fresh_database(backend, folder), folder)
+        env = child_env(fresh_database(backend, folder, PG_SOAK_DB), folder, DW_WATERMARK_LAG_S="0")
         try:
             run_child(manage("migrate", "-v", "0"), env)
             run_child(manage("generate_demo_data", "--orders", str(orders), "--seed", "1"), env)
-            seconds, peak, _ = night(env)
+            seconds, peak, _ = nightly_log(env)
             lines.append(f"soak {backend} {orders:,} orders: initial build {seconds:.1f} s, peak {peak:.0f} MB")
             peaks, crashes = [], 0
             for number in range(1, runs + 1):
@@ -262,7 +196,7 @@ def soak(backend: str, orders: int, runs: int) -> list[str]:
                     code = crash(env, how)
                     crashes += 1
                     crashed = f", first attempt crashed ({how}, exit {code}) and was rerun"
-                seconds, peak, log = night(env)
+                seconds, peak, log = nightly_log(env)
                 peaks.append(peak)
                 lines.append(
                     f"  night {number:2d}: +{n_new} new, {n_updated} updated, {n_deleted} deleted orders -> "
@@ -270,10 +204,10 @@ def soak(backend: str, orders: int, runs: int) -> list[str]:
                     f"{log['duration_s']:.2f} s in the pipeline ({seconds:.1f} s process), peak RSS {peak:.0f} MB{crashed}"
                 )
             incremental = state(env)
-            seconds, _, _ = night(env, "mode=full")
+            seconds, _, _ = nightly_log(env, "mode=full")
             full = state(env)
         finally:
-            drop_database(backend)
+            drop_database(backend, PG_SOAK_DB)
     same = incremental["state"] == full["state"]
     lines.append(
         f"soak {backend}: after {runs} nights ({crashes} crashes) the warehouse "
