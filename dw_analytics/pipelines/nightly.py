@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import pandas as pd
+from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -140,7 +141,8 @@ class NightlyPipeline(BasePipeline):
         )
 
     def publish_report(self) -> str:
-        """The day's Excel report: sales by category and by month, a chart sheet, and the charts as PNG."""
+        """The day's Excel report: sales by category and by month, a chart sheet, and the charts
+        as PNG files when ``settings.DW_REPORT_PNG`` is on."""
         by_category = read_queryset(
             SalesByCategory.objects.using(self.using).values(
                 "categoria", "total_vendas", "receita", "valor_medio", "lucro", "margem"
@@ -152,7 +154,10 @@ class NightlyPipeline(BasePipeline):
             .values("month_key", "categoria", "total_vendas", "quantidade", "receita", "lucro")
         )
         report = sales_report(
-            f"reports/{timezone.localdate().isoformat()}.xlsx", by_category=by_category, monthly=monthly
+            f"reports/{timezone.localdate().isoformat()}.xlsx",
+            by_category=by_category,
+            monthly=monthly,
+            png=settings.DW_REPORT_PNG,
         )
         return str(report.target)
 

@@ -9,6 +9,7 @@ import sys
 import time
 from decimal import Decimal
 from io import StringIO
+from pathlib import Path
 
 import openpyxl
 import pyarrow.parquet as pq
@@ -51,6 +52,20 @@ def test_the_nightly_publishes_the_warehouse_as_one_snapshot_and_a_report(output
     workbook = openpyxl.load_workbook(log.result["outputs"]["excel_report"])
     assert workbook.sheetnames[:2] == ["Vendas por categoria", "Vendas por mês"]
     assert [s.name for s in log.steps][:3] == ["etl.extract", "etl.transform", "etl.load"]
+    assert not list(Path(log.result["outputs"]["excel_report"]).parent.glob("*.png"))  # DW_REPORT_PNG is off
+
+
+@pytest.mark.django_db
+def test_the_report_charts_are_also_saved_as_png_when_asked(output_dir, settings):
+    settings.DW_REPORT_PNG = True
+    demo_data_create(orders=500, seed=3, end=dt.date(2026, 6, 30))
+
+    log = run("nightly")
+
+    report = Path(log.result["outputs"]["excel_report"])
+    pngs = sorted(p.name for p in report.parent.glob("*.png"))
+    assert pngs == [f"{report.stem}_tendencia_mensal.png", f"{report.stem}_vendas_por_categoria.png"]
+    assert all((report.parent / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for name in pngs)
 
 
 @pytest.mark.django_db
