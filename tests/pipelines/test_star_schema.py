@@ -7,12 +7,14 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from dw_analytics.core.api import run
-from dw_analytics.sales.models import Pedido, Produto
+from dw_analytics.sales.models import Cliente, Pedido, Produto
 from dw_analytics.sales.services import demo_data_create
 from dw_analytics.warehouse.models import (
+    DimCustomer,
     DimProduct,
     FactSales,
     SalesByCategory,
@@ -135,6 +137,66 @@ def test_a_second_run_without_source_changes_changes_nothing(shop):
     assert log.n_processed == 0
     fact_step = log.step("fact")
     assert fact_step.n_rows in (None, 0)
+
+
+def add_order(cliente: Cliente) -> Pedido:
+    product = Produto.objects.order_by("id").first()
+    return Pedido.objects.create(
+        cliente=cliente, produto=product, quantidade=1, total=Decimal("20.00"), custo=Decimal("8.00")
+    )
+
+
+def dimensions_built_by() -> int:
+    return Watermark.objects.get(name="star_schema.dimensions").run_id
+
+
+def test_dimensions_are_rebuilt_only_when_their_sources_change(shop):
+    first = run("star_schema")
+    customers = list(DimCustomer.objects.order_by("customer_key").values_list())
+
+    add_order(Cliente.objects.order_by("id").first())
+    only_orders = run("star_schema")
+
+    assert dimensions_built_by() == first.run_id  # read back, not rebuilt
+    assert list(DimCustomer.objects.order_by("customer_key").values_list()) == customers
+    assert only_orders.step("fact").n_rows == 1
+
+    moved = Cliente.objects.order_by("id").last()
+    moved.cidade = "Manaus"
+    moved.save()
+    newcomer = Cliente.objects.create(nome="Nova Cliente", email="nova@example.com", cidade="Belém", uf="PA")
+    order = add_order(newcomer)
+    changed = run("star_schema")
+
+    assert dimensions_built_by() == changed.run_id
+    assert DimCustomer.objects.get(customer_key=moved.id).cidade == "Manaus"
+    assert FactSales.objects.get(order_id=order.id).customer_key == newcomer.id  # not the Unknown member
+    incremental = warehouse_state()
+    run("star_schema", mode="full")
+    assert warehouse_state() == incremental
+
+
+def anti_joins_of(pipeline: str) -> int:
+    """Run ``pipeline``; return the number of NOT EXISTS queries it sent."""
+    with CaptureQueriesContext(connection) as queries:
+        run(pipeline)
+    return sum("NOT (EXISTS" in q["sql"].upper() for q in queries.captured_queries)
+
+
+def test_the_deleted_orders_anti_join_runs_only_when_an_order_was_deleted(shop, settings):
+    run("star_schema")
+    add_order(Cliente.objects.order_by("id").first())
+    assert anti_joins_of("star_schema") == 0
+
+    settings.DW_WATERMARK_LAG_S = 3600  # a loaded order changed again, now inside the lag window
+    changed = Pedido.objects.order_by("id").first()
+    changed.save()
+    assert anti_joins_of("star_schema") == 0
+
+    gone = Pedido.objects.order_by("id").values_list("id", flat=True)[100]
+    Pedido.objects.filter(id=gone).delete()
+    assert anti_joins_of("star_schema") == 1
+    assert not FactSales.objects.filter(order_id=gone).exists()
 
 
 def test_changes_inside_the_lag_window_wait_for_the_next_run(shop, settings):
