@@ -938,6 +938,7 @@ def publish_snapshot(
     descriptions: Mapping[str, str] | None = None,
     metadata: Mapping[str, str] | None = None,
     reuse_partitions: Mapping[str, Collection[str]] | None = None,
+    reuse_tables: Collection[str] = (),
 ) -> SnapshotResult:
     """Publish several tables (a star schema) as one versioned, all-or-nothing snapshot.
 
@@ -985,6 +986,9 @@ def publish_snapshot(
             version, hard-linked (no copy, no rewrite). That table's data
             then holds only the other partitions' rows; an incremental
             refresh rewrites only the partitions it changed.
+        reuse_tables: tables carried over whole from the current version,
+            hard-linked with their manifest entry (leave them out of
+            ``tables``): the tables a refresh did not change.
 
     Returns:
         :class:`SnapshotResult` (a :class:`LoadResult` whose ``n_inserted`` is
@@ -1011,6 +1015,9 @@ def publish_snapshot(
         raise LoadValidationError(
             f"reuse_partitions needs partitioned tables; {not_partitioned} are not", target=target
         )
+    both = sorted(set(tables) & set(reuse_tables))
+    if both:
+        raise LoadValidationError(f"tables {both} are both given and in reuse_tables; give each once", target=target)
     for name in tables:
         _check_table_name(name, target)
     opts = _options(
@@ -1027,7 +1034,7 @@ def publish_snapshot(
         target=target,
     )
     root.mkdir(parents=True, exist_ok=True)
-    previous = open_snapshot(root) if reuse else None
+    previous = open_snapshot(root) if reuse or reuse_tables else None
     version = _new_version_name(root, opts.run_id)
     manifest: dict[str, Any] = {
         "format": SNAPSHOT_FORMAT,
@@ -1066,6 +1073,8 @@ def publish_snapshot(
                     "bytes": stats.bytes_written,
                     "schema": [{"name": c["name"], "type": c["type"]} for c in stats.schema],
                 }
+            for name in reuse_tables:
+                manifest["tables"][name] = _link_table(previous, name, tmp)
             (tmp / SNAPSHOT_MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
         # The version is complete and durable; switching the pointer publishes it.
         try:
@@ -1114,13 +1123,26 @@ def _link_partitions(
                 "out of reuse_partitions or out of the data",
                 target=target,
             )
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.link(source, path)
-        except OSError:
-            shutil.copy2(source, path)
+        _link(source, path)
         closed.append((relative, pq.ParquetFile(path).metadata.num_rows))
     return _stats(dest, closed, stats.schema)
+
+
+def _link_table(previous: Snapshot, name: str, dest: Path) -> dict[str, Any]:
+    """Hard-link every file of table ``name`` of ``previous`` under ``dest``; return its manifest entry."""
+    entry = previous._entry(name)
+    for relative in entry["files"]:
+        _link(previous.path / relative, dest / relative)
+    return dict(entry)
+
+
+def _link(source: Path, path: Path) -> None:
+    """A hard link of a published file (a copy where links are impossible, e.g. across devices)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(source, path)
+    except OSError:
+        shutil.copy2(source, path)
 
 
 def _check_table_name(name: str, target: str) -> None:

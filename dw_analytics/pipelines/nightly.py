@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -17,7 +17,7 @@ from dw_analytics.extract.queryset import read_queryset
 from dw_analytics.load.parquet import SnapshotResult, list_snapshot_versions, open_snapshot, publish_snapshot
 from dw_analytics.load.paths import resolve_output_path
 from dw_analytics.pipelines.etl import ETLPipeline
-from dw_analytics.pipelines.star_schema import StarSchemaPipeline, in_months
+from dw_analytics.pipelines.star_schema import DIMENSION_MODELS, StarSchemaPipeline, in_months
 from dw_analytics.reports import sales_report
 from dw_analytics.warehouse.models import (
     DimCategory,
@@ -93,8 +93,9 @@ class NightlyPipeline(BasePipeline):
         """After the commit: the Parquet snapshot when the warehouse moved past it, and the day's report.
 
         When the current snapshot shows the version just before this run, only
-        the fact's months this run touched are rewritten; the other monthly
-        partitions are carried over from the current snapshot by hard link.
+        the fact's months and the dimensions this run changed are rewritten; the
+        other monthly partitions and dimension tables are carried over from the
+        current snapshot by hard link.
         """
         wanted = _version_name(watermark_get(WAREHOUSE_VERSION, using=self.using))
         shown = _snapshot_version(POWERBI_FOLDER)
@@ -102,24 +103,31 @@ class NightlyPipeline(BasePipeline):
             snapshot = f"{resolve_output_path(POWERBI_FOLDER)} (unchanged)"
         else:
             incremental = shown is not None and shown == star["previous_version"] and not star["rebuilt"]
-            months = star["touched_months"] if incremental else None
-            snapshot = str(self.publish_snapshot(wanted, only_months=months).target)
+            if incremental:
+                unchanged = set(DIMENSION_MODELS) - set(star["changed_dimensions"])
+                result = self.publish_snapshot(wanted, only_months=star["touched_months"], unchanged=unchanged)
+            else:
+                result = self.publish_snapshot(wanted)
+            snapshot = str(result.target)
         star["outputs"] = {"powerbi_snapshot": snapshot, "excel_report": self.publish_report()}
         return star["outputs"]
 
-    def publish_snapshot(self, warehouse_version: str, *, only_months: list[int] | None = None) -> SnapshotResult:
+    def publish_snapshot(
+        self, warehouse_version: str, *, only_months: list[int] | None = None, unchanged: Collection[str] = ()
+    ) -> SnapshotResult:
         """Export the warehouse tables into a new Parquet snapshot version.
 
         ``fact_sales`` is partitioned by ``month_key`` (yyyymm, also a column);
         with ``only_months`` just those partitions are written and the others
-        are carried over from the current version.
+        are carried over from the current version, as are the ``unchanged``
+        tables (hard links, see :func:`publish_snapshot`).
         """
         tables = {
             name: _for_powerbi(
                 read_queryset(model.objects.using(self.using).order_by("pk").values(), chunksize=PUBLISH_CHUNK_ROWS)
             )
             for name, model in SNAPSHOT_TABLES.items()
-            if name != "fact_sales"
+            if name != "fact_sales" and name not in unchanged
         }
         facts = FactSales.objects.using(self.using)
         reuse = None
@@ -136,6 +144,7 @@ class NightlyPipeline(BasePipeline):
             run_id=self.log.run_id,
             partition_cols=SNAPSHOT_PARTITIONS,
             reuse_partitions=reuse,
+            reuse_tables=unchanged,
             descriptions={name: (model.__doc__ or "").strip() for name, model in SNAPSHOT_TABLES.items()},
             metadata={"warehouse_version": warehouse_version},
         )

@@ -77,6 +77,13 @@ _NO_CHANGE = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)  # the dimension fingerprint
 BUSINESS_TZ = ZoneInfo("America/Sao_Paulo")
 MODES = ("incremental", "full", "backfill")
 ORDER_FIELDS = ["id", "cliente_id", "produto_id", "quantidade", "total", "custo", "criado_em", "atualizado_em"]
+#: warehouse table name -> model of each dimension
+DIMENSION_MODELS = {
+    "dim_date": DimDate,
+    "dim_category": DimCategory,
+    "dim_customer": DimCustomer,
+    "dim_product": DimProduct,
+}
 _IN_BATCH = 10_000  # ids per IN (...) list, under every backend's parameter limit
 
 
@@ -117,6 +124,8 @@ class StarSchemaPipeline(BasePipeline):
         self.dims: dict[str, pd.DataFrame] = {}
         #: months (yyyymm) whose fact rows this run changed
         self.touched_months: set[int] = set()
+        #: dimension tables (``dim_date``...) whose rows this run changed
+        self.changed_dimensions: set[str] = set()
         #: a full build recomputes every aggregate row
         self.rebuild_all = False
 
@@ -129,6 +138,7 @@ class StarSchemaPipeline(BasePipeline):
             "mode": self.params["mode"],
             "touched_months": sorted(self.touched_months),
             "rebuilt": self.rebuild_all,
+            "changed_dimensions": sorted(self.changed_dimensions),
             "changed": self._changes() != changes_before,
         }
 
@@ -157,7 +167,18 @@ class StarSchemaPipeline(BasePipeline):
                 "dim_customer": self._read(DimCustomer.objects.values("customer_key", "cliente_id")),
                 "dim_product": previous,
             }
-            return [self._mirror(self.dims["dim_date"], DimDate)]
+            results = {"dim_date": self._mirror(self.dims["dim_date"], DimDate)}
+        else:
+            results = self._rebuild_dimensions(categories, previous, sources)
+        self.changed_dimensions = {name for name, r in results.items() if r.n_written or r.n_deleted}
+        if "dim_category" in self.changed_dimensions:
+            self.rebuild_all = True  # category names live in the aggregates too
+        return list(results.values())
+
+    def _rebuild_dimensions(
+        self, categories: pd.DataFrame, previous: pd.DataFrame, sources: Position
+    ) -> dict[str, LoadResult]:
+        """Build every dimension from the source, mirror it into the warehouse, record ``sources``."""
         products = self._read(Produto.objects.values("id", "nome", "categoria_id", "preco", "custo", "atualizado_em"))
         customers = self._read(Cliente.objects.values("id", "nome", "email", "cidade", "uf"))
         self.dims = {
@@ -168,17 +189,9 @@ class StarSchemaPipeline(BasePipeline):
                 "dim_product", dim_product(products, categories, previous if len(previous) else None)
             ),
         }
-        targets = {
-            "dim_date": DimDate,
-            "dim_category": DimCategory,
-            "dim_customer": DimCustomer,
-            "dim_product": DimProduct,
-        }
-        results = {name: self._mirror(self.dims[name], model) for name, model in targets.items()}
-        if results["dim_category"].n_written or results["dim_category"].n_deleted:
-            self.rebuild_all = True  # category names live in the aggregates too
+        results = {name: self._mirror(self.dims[name], model) for name, model in DIMENSION_MODELS.items()}
         watermark_advance(DIMENSIONS_WATERMARK, sources, run_id=self.log.run_id, using=self.using)
-        return list(results.values())
+        return results
 
     def _dim_date(self) -> pd.DataFrame:
         """The calendar from the first order's day (or today) to the last order's day (or today)."""

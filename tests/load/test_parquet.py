@@ -586,3 +586,22 @@ def test_a_snapshot_can_carry_unchanged_partitions_over_by_hard_link(output_dir)
     )  # fmt: skip
     assert only_reused.tables["t"]["n_rows"] == 4
     assert len(read_snapshot("snap", "t")) == 4
+
+
+def test_a_snapshot_can_carry_unchanged_tables_over_by_hard_link(output_dir):
+    dims = pd.DataFrame({"k": [1, 2, 3], "name": ["a", "b", "c"]})
+    publish_snapshot({"dim": dims, "fact": pd.DataFrame({"k": [1, 1, 2]})}, "snap")
+    old_file = open_snapshot("snap").path / "dim.parquet"
+
+    second = publish_snapshot({"fact": pd.DataFrame({"k": [3]})}, "snap", reuse_tables=["dim"])
+
+    assert len(read_snapshot("snap", "fact")) == 1
+    assert read_snapshot("snap", "dim")[["k", "name"]].values.tolist() == [[1, "a"], [2, "b"], [3, "c"]]
+    assert (open_snapshot("snap").path / "dim.parquet").stat().st_ino == old_file.stat().st_ino
+    assert second.tables["dim"]["n_rows"] == 3
+
+    with pytest.raises(LoadValidationError, match="both given and in reuse_tables"):
+        publish_snapshot({"dim": dims}, "snap", reuse_tables=["dim"])
+    with pytest.raises(SnapshotError, match="has no table 'other'"):
+        publish_snapshot({"fact": dims}, "snap", reuse_tables=["other"])
+    assert open_snapshot("snap").version == second.version  # the failed publishes changed nothing

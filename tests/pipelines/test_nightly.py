@@ -250,3 +250,23 @@ def test_an_incremental_night_rewrites_only_the_touched_months_of_the_snapshot()
     published = read_snapshot("powerbi", "fact_sales").sort_values("order_id")
     stored = list(FactSales.objects.order_by("order_id").values_list("order_id", "total", "product_key"))
     assert list(zip(published["order_id"], published["total"], published["product_key"], strict=True)) == stored
+
+
+@pytest.mark.django_db
+def test_an_incremental_night_carries_the_unchanged_dimension_tables_over():
+    from dw_analytics.load.parquet import open_snapshot
+
+    demo_data_create(orders=3_000, seed=4, end=dt.date(2026, 6, 30))
+    run("nightly")
+    before = {p.stem: p.stat().st_ino for p in open_snapshot("powerbi").path.glob("dim_*.parquet")}
+    change_the_source()  # a product's price changes: dim_product gets a new version
+
+    log = run("nightly")
+
+    assert log.result["changed_dimensions"] == ["dim_product"]
+    after = {p.stem: p.stat().st_ino for p in open_snapshot("powerbi").path.glob("dim_*.parquet")}
+    assert {name for name in after if after[name] == before[name]} == {"dim_date", "dim_category", "dim_customer"}
+    for name, model in star_schema.DIMENSION_MODELS.items():
+        key = model._meta.pk.attname
+        published = read_snapshot("powerbi", name).sort_values(key)[key].tolist()
+        assert published == list(model.objects.order_by(key).values_list(key, flat=True)), name
