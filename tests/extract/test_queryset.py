@@ -395,6 +395,7 @@ def test_chunked_read_outside_a_transaction_streams_and_leaves_autocommit_on(mon
     adbc_reads = []
     original = _fetch._adbc_postgres_frame
     monkeypatch.setattr(_fetch, "_adbc_postgres_frame", lambda *a: adbc_reads.append(original(*a)) or adbc_reads[-1])
+    monkeypatch.setattr(_fetch, "ADBC_MIN_ROWS", 0)  # this small result too
     bebidas = Categoria.objects.create(nome="Bebidas")
     cafe = Produto.objects.create(nome="Café", categoria=bebidas, preco=Decimal("1.00"), custo=Decimal("0.50"))
     ana = Cliente.objects.create(nome="Ana", email="ana@x.com", cidade="Recife", uf="PE")
@@ -417,6 +418,9 @@ def test_chunked_read_outside_a_transaction_streams_and_leaves_autocommit_on(mon
     assert len(adbc_reads) <= 1
     assert_frame_equal(outside, inside)
     assert outside["total"].sum() == Pedido.objects.aggregate(s=Sum("total"))["s"]
+    monkeypatch.setattr(_fetch, "ADBC_MIN_ROWS", 500_000)
+    assert_frame_equal(read_queryset(Pedido.objects.order_by("id"), fields), outside)
+    assert len(adbc_reads) == (1 if connection.vendor == "postgresql" else 0)  # 25 rows: COPY, no new connection
 
 
 def test_distinct_with_ordering_by_an_unselected_field_returns_only_the_selected_columns(sales):
