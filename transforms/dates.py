@@ -21,6 +21,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from transforms._common import US_PER_DAY, as_frames, days_to_yyyymmdd, local_wall_us
 
@@ -238,3 +239,22 @@ def order_date_range(
         return None
     epoch = dt.date(1970, 1, 1)
     return epoch + dt.timedelta(days=first), epoch + dt.timedelta(days=last)
+
+
+def outside_python_years(values: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """True where a date or timestamp falls outside the years 1-9999 (Python's ``datetime`` range).
+
+    Arrow holds such values (a CSV may say ``0000-01-01``), but Python, Django
+    and the database drivers cannot. A time-zone-aware timestamp is judged by
+    its UTC instant, the value a database stores: a naive ``9999-12-31 23:30``
+    in São Paulo is already year 10000 in UTC.
+
+    Example:
+        >>> dates = pa.array([dt.date(2026, 1, 1), None], pa.date32())
+        >>> outside_python_years(dates).to_pylist()
+        [False, None]
+    """
+    if pa.types.is_timestamp(values.type) and values.type.tz is not None:
+        values = values.cast(pa.timestamp(values.type.unit))  # same instants, read as UTC wall time
+    years = pc.year(values)
+    return pc.or_(pc.less(years, 1), pc.greater(years, 9999))

@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dw_analytics.core.exceptions import ConfigurationError
+from transforms.dates import outside_python_years
 
 #: Precision used when ``decimals`` gives only a scale.
 DEFAULT_DECIMAL_PRECISION = 18
@@ -150,7 +151,7 @@ class ColumnPlan:
         if self.is_temporal:
             # Arrow reads the year 0000; the earliest and latest values tell if any is out.
             extremes = pc.min_max(array)
-            if pc.any(outside_years(pa.array([extremes["min"], extremes["max"]], array.type))).as_py():
+            if pc.any(outside_python_years(pa.array([extremes["min"], extremes["max"]], array.type))).as_py():
                 raise ConversionError(self.name)
         return array
 
@@ -217,7 +218,7 @@ class ColumnPlan:
             text = raw[int(i)].as_py().decode("utf-8", "replace").strip(" \t")
             reasons[int(i)] = self.reason(text)
         if self.is_temporal:
-            outside = np.asarray(outside_years(values).fill_null(False), dtype=bool) & ~failed & ~bad
+            outside = np.asarray(outside_python_years(values).fill_null(False), dtype=bool) & ~failed & ~bad
             for i in np.flatnonzero(outside):
                 reasons[int(i)] = YEAR_REASON
             failed = failed | outside
@@ -251,12 +252,6 @@ class ColumnPlan:
         if pa.types.is_boolean(target):
             return "not a boolean (true/false/1/0)"
         return f"cannot be read as {target}"
-
-
-def outside_years(values: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
-    """True where a date or timestamp falls outside the years 1-9999 (Python's ``datetime`` range)."""
-    years = pc.year(values)
-    return pc.or_(pc.less(years, 1), pc.greater(years, 9999))
 
 
 def cast_rowwise(array: pa.Array, target: pa.DataType) -> tuple[pa.Array, np.ndarray]:

@@ -40,6 +40,7 @@ from django.utils import timezone
 
 from dw_analytics.core.fields import INTEGER_FIELD_TYPES
 from dw_analytics.load.exceptions import LoadValidationError
+from transforms.dates import outside_python_years
 
 #: how many offending rows an error message names
 MAX_REPORTED_ROWS = 5
@@ -568,8 +569,7 @@ def _outside_years(
     Arrow holds them, but the database driver cannot return them (SQLite reads
     them back as None) or refuses the whole write (PostgreSQL).
     """
-    low, high = (dt.date.min, dt.date.max) if pa.types.is_date(arr.type) else (dt.datetime.min, dt.datetime.max)
-    outside = pc.or_(pc.less(arr, pa.scalar(low).cast(arr.type)), pc.greater(arr, pa.scalar(high).cast(arr.type)))
+    outside = outside_python_years(arr).fill_null(False)
     return _offenders(target, column, series.index, outside, _RawValues(series), problem)
 
 
