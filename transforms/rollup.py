@@ -167,7 +167,7 @@ def partial_aggregate(df: pd.DataFrame, by: str | Sequence[str], aggs: Aggs) -> 
 
     value_columns = list(dict.fromkeys(col for col, _ in states if col is not None and col not in keys))
     table = pa.Table.from_pandas(df[[*keys, *value_columns]], preserve_index=False, nthreads=1)
-    table = _drop_null_keys(table, keys)
+    table = _drop_null_keys(table.unify_dictionaries(), keys)
 
     # Arrow's hash aggregation cannot min/max dictionaries or sum booleans;
     # feed it plain values (pandas sums booleans as integers too).
@@ -233,10 +233,11 @@ def combine_partials(partials: Iterable[pd.DataFrame], by: str | Sequence[str], 
         return partials[0]
     if len(non_empty) == 1:
         return non_empty[0]
-    dtypes = non_empty[0].dtypes.to_dict()
+    dtypes = _combined_dtypes(non_empty, keys)
     names = [_state_column(column, state) for column, state in states]
     tables = [pa.Table.from_pandas(p[[*keys, *names]], preserve_index=False, nthreads=1) for p in non_empty]
-    table = pa.concat_tables(tables, promote_options="permissive")
+    # Categorical keys of different chunks have different dictionaries: Arrow groups one.
+    table = pa.concat_tables(tables, promote_options="permissive").unify_dictionaries()
     arrow_aggs = []
     for name in names:
         combine = _combine_func(name)
@@ -281,7 +282,9 @@ def finalize(partial: pd.DataFrame, by: str | Sequence[str], aggs: Aggs) -> pd.D
             columns[name] = partial[f"{column}__{func}"]
     result = pd.DataFrame({name: values.reset_index(drop=True) for name, values in columns.items()})
     if len(result):
-        result = result.sort_values(keys, kind="stable", ignore_index=True)
+        # pandas cannot sort Arrow dictionary columns: sort by their values.
+        sortable = pd.DataFrame({k: _decoded(result[k]) for k in keys})
+        result = result.take(sortable.sort_values(keys, kind="stable").index).reset_index(drop=True)
     return result
 
 
@@ -378,6 +381,28 @@ def _drop_null_keys(table: pa.Table, keys: list[str]) -> pa.Table:
     return table if mask is None else table.filter(mask)
 
 
+def _decoded(series: pd.Series) -> pd.Series:
+    dtype = series.dtype
+    if isinstance(dtype, pd.ArrowDtype) and pa.types.is_dictionary(dtype.pyarrow_dtype):
+        return series.astype(pd.ArrowDtype(dtype.pyarrow_dtype.value_type))
+    return series
+
+
+def _combined_dtypes(partials: list[pd.DataFrame], keys: list[str]) -> dict[str, Any]:
+    """The dtypes of combined partials: the first one's, with categorical keys widened.
+
+    Chunks may carry different categories; the union (sorted, as ``pd.concat``
+    then ``groupby`` would order the values) keeps every group.
+    """
+    dtypes = partials[0].dtypes.to_dict()
+    for key in keys:
+        kinds = [p[key].dtype for p in partials]
+        if isinstance(dtypes[key], pd.CategoricalDtype) and any(kind != dtypes[key] for kind in kinds):
+            empty = [pd.Categorical([], dtype=kind) for kind in kinds if isinstance(kind, pd.CategoricalDtype)]
+            dtypes[key] = pd.api.types.union_categoricals(empty, sort_categories=True).dtype
+    return dtypes
+
+
 def _is_decimal_type(arrow_type: pa.DataType) -> bool:
     return pa.types.is_decimal(arrow_type)
 
@@ -400,7 +425,11 @@ def _to_pandas(table: pa.Table, dtypes: Mapping[str, Any]) -> pd.DataFrame:
             data[name] = pd.Series(pd.arrays.ArrowExtensionArray(column), name=name, copy=False)
         else:
             series = column.to_pandas()
-            data[name] = series if series.dtype == dtype else series.astype(dtype)
+            if isinstance(dtype, pd.CategoricalDtype) and isinstance(series.dtype, pd.CategoricalDtype):
+                # Unordered categoricals compare equal whatever their order: set it.
+                data[name] = series.cat.set_categories(dtype.categories, ordered=dtype.ordered)
+            else:
+                data[name] = series if series.dtype == dtype else series.astype(dtype)
     return pd.DataFrame(data)
 
 

@@ -212,3 +212,21 @@ def test_decimal_sums_and_means_equal_python_decimal_arithmetic(data):
         expected_rows.append((key, total, mean, min(values) if values else pd.NA))
     got = list(zip(result["k1"], result["s"], result["m"].tolist(), result["lo"].tolist(), strict=True))
     assert got == expected_rows
+
+
+ARROW_CATEGORY = pd.ArrowDtype(pa.dictionary(pa.int32(), pa.string()))
+
+
+@pytest.mark.parametrize("dtype", ["category", ARROW_CATEGORY], ids=["pandas-categorical", "arrow-dictionary"])
+def test_categorical_keys_with_different_categories_per_chunk_keep_every_group(dtype):
+    chunks = [
+        pd.DataFrame({"uf": pd.Series(["SP", "RJ", "SP"], dtype=dtype), "total": [1, 2, 3]}),
+        pd.DataFrame({"uf": pd.Series(["PE", "SP"], dtype=dtype), "total": [10, 20]}),
+        pd.DataFrame({"uf": pd.Series(["AM"], dtype=dtype), "total": [100]}),
+    ]
+
+    result = rollup(chunks, by="uf", n=("total", "size"), soma=("total", "sum"))
+
+    assert result["uf"].astype(str).tolist() == ["AM", "PE", "RJ", "SP"]  # every group, sorted by value
+    assert result[["n", "soma"]].values.tolist() == [[1, 100], [1, 10], [1, 2], [3, 24]]
+    assert result["uf"].dtype == (pd.CategoricalDtype(["AM", "PE", "RJ", "SP"]) if dtype == "category" else dtype)
