@@ -158,49 +158,9 @@ def partial_aggregate(df: pd.DataFrame, by: str | Sequence[str], aggs: Aggs) -> 
         [3, 3]
     """
     keys = _keys(by)
-    aggs = normalize_aggs(aggs)
-    states = _states(aggs)
-    needed = [*keys, *(col for col, _ in states if col is not None)]
-    missing = [c for c in dict.fromkeys(needed) if c not in df.columns]
-    if missing:
-        raise ConfigurationError(f"rollup: column(s) {missing} not in the data; available: {list(df.columns)}")
-
-    value_columns = list(dict.fromkeys(col for col, _ in states if col is not None and col not in keys))
-    table = pa.Table.from_pandas(df[[*keys, *value_columns]], preserve_index=False, nthreads=1)
-    table = _drop_null_keys(table.unify_dictionaries(), keys)
-
-    # Arrow's hash aggregation cannot min/max dictionaries or sum booleans;
-    # feed it plain values (pandas sums booleans as integers too).
-    arrow_aggs = []
-    for column, state in states:
-        if state == "size":
-            arrow_aggs.append(([], "count_all"))
-            continue
-        field_type = table.schema.field(column).type
-        if pa.types.is_dictionary(field_type):
-            table = _replace(table, column, table[column].cast(field_type.value_type))
-            field_type = field_type.value_type
-        if state == "sum" and pa.types.is_boolean(field_type):
-            table = _replace(table, column, table[column].cast(pa.int64()))
-        options = pc.ScalarAggregateOptions(min_count=0) if state == "sum" else None
-        arrow_aggs.append((column, _ARROW_FUNC[state], options))
-
-    grouped = table.group_by(keys).aggregate(arrow_aggs)
-    names = [_state_column(column, state) for column, state in states]
-    grouped = grouped.select([*[_arrow_name(c, s) for c, s in states], *keys])
-    grouped = grouped.rename_columns([*names, *keys]).select([*keys, *names])
-
-    # Result dtypes follow the input's: keys and min/max keep theirs, sums keep
-    # the backend (pyarrow-backed stays pyarrow-backed), counts are int64.
-    dtypes: dict[str, Any] = {k: df[k].dtype for k in keys}
-    for (column, state), name in zip(states, names, strict=True):
-        if state in ("size", "count"):
-            dtypes[name] = np.dtype("int64")
-        elif state in ("min", "max"):
-            dtypes[name] = df[column].dtype
-        else:
-            dtypes[name] = _sum_dtype(df[column].dtype, grouped.schema.field(name).type)
-    return _to_pandas(grouped, dtypes)
+    states = _states(normalize_aggs(aggs))
+    partial = _partial_table(_input_table(df, keys, states), keys, states)
+    return _to_pandas(partial, _partial_dtypes(df.dtypes, partial.schema, keys, states))
 
 
 def combine_partials(partials: Iterable[pd.DataFrame], by: str | Sequence[str], aggs: Aggs) -> pd.DataFrame:
@@ -233,23 +193,9 @@ def combine_partials(partials: Iterable[pd.DataFrame], by: str | Sequence[str], 
         return partials[0]
     if len(non_empty) == 1:
         return non_empty[0]
-    dtypes = _combined_dtypes(non_empty, keys)
-    names = [_state_column(column, state) for column, state in states]
-    tables = [pa.Table.from_pandas(p[[*keys, *names]], preserve_index=False, nthreads=1) for p in non_empty]
-    # Categorical keys of different chunks have different dictionaries: Arrow groups one.
-    table = pa.concat_tables(tables, promote_options="permissive").unify_dictionaries()
-    arrow_aggs = []
-    for name in names:
-        combine = _combine_func(name)
-        field_type = table.schema.field(name).type
-        if pa.types.is_dictionary(field_type):
-            table = _replace(table, name, table[name].cast(field_type.value_type))
-        options = pc.ScalarAggregateOptions(min_count=0) if combine == "sum" else None
-        arrow_aggs.append((name, combine, options))
-    grouped = table.group_by(keys).aggregate(arrow_aggs)
-    grouped = grouped.select([*[f"{n}_{_combine_func(n)}" for n in names], *keys])
-    grouped = grouped.rename_columns([*names, *keys]).select([*keys, *names])
-    return _to_pandas(grouped, dtypes)
+    names = [*keys, *(_state_column(column, state) for column, state in states)]
+    tables = [pa.Table.from_pandas(p[names], preserve_index=False, nthreads=1) for p in non_empty]
+    return _to_pandas(_combine_tables(tables, keys, states), _combined_dtypes([p.dtypes for p in non_empty], keys))
 
 
 def finalize(partial: pd.DataFrame, by: str | Sequence[str], aggs: Aggs) -> pd.DataFrame:
@@ -322,16 +268,27 @@ def rollup(
     """
     keys = _keys(by)
     aggs = normalize_aggs(named_aggs)
+    states = _states(aggs)
     if isinstance(chunks, pd.DataFrame):
         chunks = (chunks,)
-    pending: list[pd.DataFrame] = []
+    # Partials stay Arrow tables until the end: one conversion to pandas, not one per chunk.
+    pending: list[pa.Table] = []
+    dtypes: list[Mapping[str, Any]] = []  # of the non-empty partials
+    empty_dtypes: Mapping[str, Any] | None = None  # of the first partial, for an all-empty input
     for chunk in chunks:
-        pending.append(partial_aggregate(chunk, keys, aggs))
+        partial = _partial_table(_input_table(chunk, keys, states), keys, states)
+        chunk_dtypes = _partial_dtypes(chunk.dtypes, partial.schema, keys, states)
+        if len(partial):
+            dtypes.append(chunk_dtypes)
+        empty_dtypes = empty_dtypes or chunk_dtypes
+        pending.append(partial)
         if len(pending) >= _COMBINE_EVERY:
-            pending = [combine_partials(pending, keys, aggs)]
+            pending = [_combine_tables(pending, keys, states)]
+            dtypes = [_combined_dtypes(dtypes, keys)] if dtypes else []
     if not pending:
         return _empty_result(keys, aggs)
-    return finalize(combine_partials(pending, keys, aggs), keys, aggs)
+    combined = _combine_tables(pending, keys, states)
+    return finalize(_to_pandas(combined, _combined_dtypes(dtypes, keys) if dtypes else empty_dtypes), keys, aggs)
 
 
 # --- helpers -----------------------------------------------------------------
@@ -381,6 +338,77 @@ def _drop_null_keys(table: pa.Table, keys: list[str]) -> pa.Table:
     return table if mask is None else table.filter(mask)
 
 
+def _input_table(df: pd.DataFrame, keys: list[str], states: list[tuple[str | None, str]]) -> pa.Table:
+    """The key and value columns of a chunk as an Arrow table (pyarrow-backed columns: no copy)."""
+    needed = [*keys, *(col for col, _ in states if col is not None)]
+    missing = [c for c in dict.fromkeys(needed) if c not in df.columns]
+    if missing:
+        raise ConfigurationError(f"rollup: column(s) {missing} not in the data; available: {list(df.columns)}")
+    value_columns = list(dict.fromkeys(col for col, _ in states if col is not None and col not in keys))
+    table = pa.Table.from_pandas(df[[*keys, *value_columns]], preserve_index=False, nthreads=1)
+    return _drop_null_keys(table.unify_dictionaries(), keys)
+
+
+def _partial_table(table: pa.Table, keys: list[str], states: list[tuple[str | None, str]]) -> pa.Table:
+    """One chunk's partial states per group (Arrow's hash aggregation): keys, then one column per state."""
+    # Arrow's hash aggregation cannot min/max dictionaries or sum booleans;
+    # feed it plain values (pandas sums booleans as integers too).
+    arrow_aggs = []
+    for column, state in states:
+        if state == "size":
+            arrow_aggs.append(([], "count_all"))
+            continue
+        field_type = table.schema.field(column).type
+        if pa.types.is_dictionary(field_type):
+            table = _replace(table, column, table[column].cast(field_type.value_type))
+            field_type = field_type.value_type
+        if state == "sum" and pa.types.is_boolean(field_type):
+            table = _replace(table, column, table[column].cast(pa.int64()))
+        options = pc.ScalarAggregateOptions(min_count=0) if state == "sum" else None
+        arrow_aggs.append((column, _ARROW_FUNC[state], options))
+    grouped = table.group_by(keys).aggregate(arrow_aggs)
+    names = [_state_column(column, state) for column, state in states]
+    grouped = grouped.select([*[_arrow_name(c, s) for c, s in states], *keys])
+    return grouped.rename_columns([*names, *keys]).select([*keys, *names])
+
+
+def _combine_tables(tables: list[pa.Table], keys: list[str], states: list[tuple[str | None, str]]) -> pa.Table:
+    """Merge partial tables into one row per group (associative, commutative)."""
+    non_empty = [t for t in tables if t.num_rows]
+    if len(non_empty) <= 1:
+        return non_empty[0] if non_empty else tables[0]
+    # Categorical keys of different chunks have different dictionaries: Arrow groups one.
+    table = pa.concat_tables(non_empty, promote_options="permissive").unify_dictionaries()
+    names = [_state_column(column, state) for column, state in states]
+    arrow_aggs = []
+    for name in names:
+        combine = _combine_func(name)
+        field_type = table.schema.field(name).type
+        if pa.types.is_dictionary(field_type):
+            table = _replace(table, name, table[name].cast(field_type.value_type))
+        options = pc.ScalarAggregateOptions(min_count=0) if combine == "sum" else None
+        arrow_aggs.append((name, combine, options))
+    grouped = table.group_by(keys).aggregate(arrow_aggs)
+    grouped = grouped.select([*[f"{n}_{_combine_func(n)}" for n in names], *keys])
+    return grouped.rename_columns([*names, *keys]).select([*keys, *names])
+
+
+def _partial_dtypes(
+    input_dtypes: Mapping[str, Any], schema: pa.Schema, keys: list[str], states: list[tuple[str | None, str]]
+) -> dict[str, Any]:
+    """pandas dtypes of a partial: keys and min/max keep the input's, sums its backend, counts int64."""
+    dtypes: dict[str, Any] = {k: input_dtypes[k] for k in keys}
+    for column, state in states:
+        name = _state_column(column, state)
+        if state in ("size", "count"):
+            dtypes[name] = np.dtype("int64")
+        elif state in ("min", "max"):
+            dtypes[name] = input_dtypes[column]
+        else:
+            dtypes[name] = _sum_dtype(input_dtypes[column], schema.field(name).type)
+    return dtypes
+
+
 def _decoded(series: pd.Series) -> pd.Series:
     dtype = series.dtype
     if isinstance(dtype, pd.ArrowDtype) and pa.types.is_dictionary(dtype.pyarrow_dtype):
@@ -388,15 +416,15 @@ def _decoded(series: pd.Series) -> pd.Series:
     return series
 
 
-def _combined_dtypes(partials: list[pd.DataFrame], keys: list[str]) -> dict[str, Any]:
-    """The dtypes of combined partials: the first one's, with categorical keys widened.
+def _combined_dtypes(partials: list[Mapping[str, Any]], keys: list[str]) -> dict[str, Any]:
+    """The dtypes of combined partials (given their dtypes): the first one's, categorical keys widened.
 
     Chunks may carry different categories; the union (sorted, as ``pd.concat``
     then ``groupby`` would order the values) keeps every group.
     """
-    dtypes = partials[0].dtypes.to_dict()
+    dtypes = dict(partials[0])
     for key in keys:
-        kinds = [p[key].dtype for p in partials]
+        kinds = [p[key] for p in partials]
         if isinstance(dtypes[key], pd.CategoricalDtype) and any(kind != dtypes[key] for kind in kinds):
             empty = [pd.Categorical([], dtype=kind) for kind in kinds if isinstance(kind, pd.CategoricalDtype)]
             dtypes[key] = pd.api.types.union_categoricals(empty, sort_categories=True).dtype
