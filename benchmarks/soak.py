@@ -3,7 +3,8 @@
 A fresh database (a temporary SQLite file, or ``--db postgres``) gets
 ``--orders`` generated orders. Then ``--runs`` consecutive nightly refreshes
 run, each in its own process, each after new data arrived: 1% new orders,
-0.1% updated orders, one deleted order and a few external rows for the ETL.
+0.1% updated orders, one deleted order and a few external rows for the ETL;
+every fourth night also a product's price change and a customer's move.
 Every fifth night first crashes (alternately SIGKILL from inside the
 warehouse transaction, and an injected exception in the last load) and is
 then run again. Afterwards:
@@ -11,7 +12,7 @@ then run again. Afterwards:
 * the warehouse (fact, aggregates, dimensions) equals a full refresh of the
   same data (compared row by row through a SHA-256 of the ordered rows, plus
   counts and totals computed by the database), and the published Parquet
-  snapshot holds the same fact total;
+  snapshot holds the same fact total and the warehouse's dimensions;
 * every crash left a failed run record and no run is left ``running``;
 * memory did not grow night over night: the peak RSS of each night's process
   is printed, and the median of the last 5 nights must be at most 1.2x the
@@ -74,6 +75,13 @@ with transaction.atomic():
         "data": [now] * 100,
     })
     write_model(fontes, FonteExterna, mode="append")
+    if night % 4 == 2:  # a price change (a new dim_product version) and a customer who moved, saved by the ORM
+        product = Produto.objects.get(id=night % n_products + 1)
+        product.preco += Decimal("0.50")
+        product.save()
+        client = Cliente.objects.get(id=night % n_clients + 1)
+        client.cidade = f"Cidade {night}"
+        client.save()
 print(n_new, len(updated), 1)
 """
 
@@ -142,8 +150,16 @@ state = {
     "categories": digest(DimCategory.objects.order_by("pk")),
 }
 published = str(sum(read_snapshot("powerbi", "fact_sales", columns=["total"])["total"], Decimal(0)))
+# The published dimensions (rewritten or carried over by hard link) show the warehouse's.
+compared = {"dim_customer": (DimCustomer, "customer_key", "cidade"), "dim_product": (DimProduct, "product_key", "is_current"),
+            "dim_category": (DimCategory, "category_key", "categoria")}
+stale_dimensions = [
+    name for name, (model, key, column) in compared.items()
+    if sorted(map(tuple, read_snapshot("powerbi", name, columns=[key, column]).to_numpy().tolist()))
+    != sorted(model.objects.values_list(key, column))
+]
 runs = {s: PipelineRun.objects.filter(pipeline="nightly", status=s).count() for s in ("succeeded", "failed", "running")}
-print(json.dumps({"state": state, "published_total": published, "runs": runs}))
+print(json.dumps({"state": state, "published_total": published, "stale_dimensions": stale_dimensions, "runs": runs}))
 """
 
 
@@ -231,10 +247,13 @@ def soak(backend: str, orders: int, runs: int) -> list[str]:
         failures.append(f"fact ({fact_rows} rows, {fact_total}) != orders ({source_rows} rows, {source_total})")
     if incremental["published_total"] != fact_total:
         failures.append(f"published snapshot total {incremental['published_total']} != warehouse {fact_total}")
+    if incremental["stale_dimensions"]:
+        failures.append(f"published dimensions differ from the warehouse's: {incremental['stale_dimensions']}")
     runs_seen = incremental["runs"]
     lines.append(
         f"soak {backend}: runs recorded {runs_seen['succeeded']} succeeded, {runs_seen['failed']} failed, "
-        f"{runs_seen['running']} left running; published fact total {incremental['published_total']} = warehouse {fact_total}"
+        f"{runs_seen['running']} left running; published fact total {incremental['published_total']} = warehouse {fact_total}, "
+        f"published dimensions {'differ' if incremental['stale_dimensions'] else 'equal the warehouse'}"
     )
     if runs_seen["failed"] != crashes or runs_seen["running"]:
         failures.append(f"expected {crashes} failed and 0 running runs, got {runs_seen}")
