@@ -157,7 +157,7 @@ class StarSchemaPipeline(BasePipeline):
         since the last build (see :meth:`_dimension_sources`) or in ``full`` and
         ``backfill`` modes; otherwise they are read back from the warehouse.
         """
-        categories = self._read(Categoria.objects.values("id", "nome"))
+        categories = self._read(Categoria.objects.order_by("id").values("id", "nome"))
         previous = self._read(DimProduct.objects.order_by("product_key").values(*_field_names(DimProduct)))
         sources = self._dimension_sources(categories)
         if self.params["mode"] == "incremental" and watermark_get(DIMENSIONS_WATERMARK, using=self.using) == sources:
