@@ -321,8 +321,21 @@ def _state_column(column: str | None, state: str) -> str:
     return _SIZE_COLUMN if state == "size" else f"{column}__{state}"
 
 
-def _arrow_name(column: str | None, state: str) -> str:
-    return "count_all" if state == "size" else f"{column}_{_ARROW_FUNC[state]}"
+def _group(table: pa.Table, keys: list[str], aggs: list[tuple[str | None, str]], names: list[str]) -> pa.Table:
+    """Arrow's hash aggregation of ``(column, function)`` pairs (column None: ``count_all``) per
+    ``keys``; the result has the keys, then one column per pair, named ``names``."""
+    specs = [_arrow_spec(column, func) for column, func in aggs]
+    grouped = table.group_by(keys).aggregate(specs)
+    arrow_names = ["count_all" if column is None else f"{column}_{func}" for column, func in aggs]
+    return grouped.select([*arrow_names, *keys]).rename_columns([*names, *keys]).select([*keys, *names])
+
+
+def _arrow_spec(column: str | None, func: str) -> tuple:
+    if column is None:
+        return ([], "count_all")
+    if func == "sum":  # the sum of a group without values is 0, not null
+        return (column, func, pc.ScalarAggregateOptions(min_count=0))
+    return (column, func)
 
 
 def _replace(table: pa.Table, name: str, column: pa.ChunkedArray) -> pa.Table:
@@ -353,10 +366,10 @@ def _partial_table(table: pa.Table, keys: list[str], states: list[tuple[str | No
     """One chunk's partial states per group (Arrow's hash aggregation): keys, then one column per state."""
     # Arrow's hash aggregation cannot min/max dictionaries or sum booleans;
     # feed it plain values (pandas sums booleans as integers too).
-    arrow_aggs = []
+    arrow_aggs: list[tuple[str | None, str]] = []
     for column, state in states:
         if state == "size":
-            arrow_aggs.append(([], "count_all"))
+            arrow_aggs.append((None, "count_all"))
             continue
         field_type = table.schema.field(column).type
         if pa.types.is_dictionary(field_type):
@@ -364,12 +377,8 @@ def _partial_table(table: pa.Table, keys: list[str], states: list[tuple[str | No
             field_type = field_type.value_type
         if state == "sum" and pa.types.is_boolean(field_type):
             table = _replace(table, column, table[column].cast(pa.int64()))
-        options = pc.ScalarAggregateOptions(min_count=0) if state == "sum" else None
-        arrow_aggs.append((column, _ARROW_FUNC[state], options))
-    grouped = table.group_by(keys).aggregate(arrow_aggs)
-    names = [_state_column(column, state) for column, state in states]
-    grouped = grouped.select([*[_arrow_name(c, s) for c, s in states], *keys])
-    return grouped.rename_columns([*names, *keys]).select([*keys, *names])
+        arrow_aggs.append((column, _ARROW_FUNC[state]))
+    return _group(table, keys, arrow_aggs, [_state_column(column, state) for column, state in states])
 
 
 def _combine_tables(tables: list[pa.Table], keys: list[str], states: list[tuple[str | None, str]]) -> pa.Table:
@@ -380,17 +389,11 @@ def _combine_tables(tables: list[pa.Table], keys: list[str], states: list[tuple[
     # Categorical keys of different chunks have different dictionaries: Arrow groups one.
     table = pa.concat_tables(non_empty, promote_options="permissive").unify_dictionaries()
     names = [_state_column(column, state) for column, state in states]
-    arrow_aggs = []
     for name in names:
-        combine = _combine_func(name)
         field_type = table.schema.field(name).type
         if pa.types.is_dictionary(field_type):
             table = _replace(table, name, table[name].cast(field_type.value_type))
-        options = pc.ScalarAggregateOptions(min_count=0) if combine == "sum" else None
-        arrow_aggs.append((name, combine, options))
-    grouped = table.group_by(keys).aggregate(arrow_aggs)
-    grouped = grouped.select([*[f"{n}_{_combine_func(n)}" for n in names], *keys])
-    return grouped.rename_columns([*names, *keys]).select([*keys, *names])
+    return _group(table, keys, [(name, _combine_func(name)) for name in names], names)
 
 
 def _partial_dtypes(
