@@ -26,9 +26,14 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"dw_analytics database: {db['ENGINE']} {db.get('HOST') or ''} {db['NAME']}"
 
 
-@pytest.fixture
-def output_dir(tmp_path, settings):
-    """A fresh ``DW_OUTPUT_DIR`` for a test."""
+@pytest.fixture(autouse=True)
+def output_dir(tmp_path, settings, monkeypatch):
+    """A fresh ``DW_OUTPUT_DIR`` for every test, also for the processes it starts.
+
+    No test reads or writes the project's own ``data/out``: after ``make demo``
+    its snapshot would otherwise show up in what the tests read.
+    """
     settings.DW_OUTPUT_DIR = tmp_path / "out"
     settings.DW_OUTPUT_DIR.mkdir()
+    monkeypatch.setenv("DW_OUTPUT_DIR", str(settings.DW_OUTPUT_DIR))
     return settings.DW_OUTPUT_DIR
