@@ -15,6 +15,7 @@ import os
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+import dw_analytics.extract._csv_convert as convert_module
 import dw_analytics.extract.csv as csv_module
 from dw_analytics.core.exceptions import DWError
 from dw_analytics.extract.csv import CsvChunks
@@ -86,3 +87,30 @@ def test_a_ragged_row_with_invalid_utf8_is_quarantined(tmp_path):
     reader, n_yielded = read_everything(path, {})
     assert (reader.n_rows, n_yielded, reader.n_errors) == (2, 1, 1)
     assert reader.quarantine["line"].tolist() == [3]
+
+
+def outcome(path, option):
+    """Everything a read shows a user: the rows, the quarantine, or the error."""
+    try:
+        reader, _ = read_everything(path, OPTIONS[option])
+    except DWError as exc:
+        return type(exc).__name__, str(exc)
+    frames = [frame.to_dict("list") for frame in reader]
+    return frames, reader.quarantine.to_dict("list"), reader.n_rows
+
+
+MONEY = st.sampled_from(["9.99", "-0.5", "1.230", "1.235", " 2.00", "1e2", "12345678901234.5", "", "x", "NA", ".5"])
+
+
+@FUZZ
+@given(
+    rows=st.lists(st.tuples(st.integers(0, 99), MONEY, st.sampled_from(["2026-01-31", ""])), max_size=60),
+    noise=st.lists(ALPHABET, max_size=20).map("".join),
+)
+def test_the_plain_decimal_kernel_changes_nothing_a_user_sees(tmp_path, monkeypatch, rows, noise):
+    monkeypatch.setattr(csv_module, "_PRECISE_PATH_BYTES", 64)
+    path = tmp_path / "money.csv"
+    path.write_text(HEADER + "".join(f"{i},{money},{day}\n" for i, money, day in rows) + noise, encoding="utf-8")
+    with_kernel = outcome(path, "typed")
+    monkeypatch.setattr(convert_module, "_parse_decimals", None)
+    assert outcome(path, "typed") == with_kernel

@@ -1,0 +1,130 @@
+"""The plain-decimal kernel: exact decimal128 from text, or a refusal Arrow then settles."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import dw_analytics.extract._csv_convert as convert_module
+from dw_analytics.extract._csv_convert import decimals_from_text
+from dw_analytics.extract.csv import read_csv_chunks
+
+_PLAIN = re.compile(r"[+-]?(\d*)(?:\.(\d*))?")
+
+
+def reference(text: str, precision: int, scale: int) -> Decimal | None:
+    """What the kernel must return for one text, computed with Python's Decimal."""
+    match = _PLAIN.fullmatch(text)
+    if match is None or not (match[1] or match[2]):
+        return None
+    integer, places = match[1].lstrip("0"), (match[2] or "").rstrip("0")
+    if len(places) > scale or len(integer) > precision - scale:
+        return None
+    return Decimal(text).quantize(Decimal(1).scaleb(-scale))
+
+
+def convert(texts, precision=18, scale=2, decimal="."):
+    array = pa.chunked_array([pa.array(texts, pa.binary())])
+    result = decimals_from_text(array, pa.decimal128(precision, scale), decimal)
+    return None if result is None else result.to_pylist()
+
+
+def test_the_kernel_is_built():
+    # The Makefile builds it; without it the reader is exact but about a third slower.
+    assert convert_module._parse_decimals is not None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("1234.50", Decimal("1234.50")),
+        ("-0.01", Decimal("-0.01")),
+        ("+7", Decimal("7.00")),
+        ("-.5", Decimal("-0.50")),
+        ("5.", Decimal("5.00")),
+        ("1.230", Decimal("1.23")),  # a trailing zero beyond the scale is not rounding
+        ("0009999999999999999.99", Decimal("9999999999999999.99")),  # leading zeros are not digits of precision
+        ("-9999999999999999.99", Decimal("-9999999999999999.99")),
+    ],
+)
+def test_plain_texts_convert_exactly(text, expected):
+    assert convert([text]) == [expected]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["1.235", "99999999999999999.99", "1e3", " 5", "5 ", "-", ".", "", "+-5", "1.2.3", "1,5", "\x005", "٣"],
+)
+def test_anything_else_is_refused_for_arrow_to_decide(text):
+    assert convert(["1.00", text]) is None
+
+
+def test_nulls_offsets_and_several_chunks():
+    sliced = pa.array([b"9.99", None, b"1,5", b"-2"], pa.binary()).slice(1)
+    array = pa.chunked_array([sliced, pa.array([b"3"], pa.binary())])
+    result = decimals_from_text(array, pa.decimal128(10, 1), ",")
+    assert result.type == pa.decimal128(10, 1)
+    assert result.to_pylist() == [None, Decimal("1.5"), Decimal("-2.0"), Decimal("3.0")]
+    assert result.null_count == 1
+
+
+def test_scale_zero_and_precision_equal_to_scale():
+    assert convert(["12", "-0", "3.000"], precision=2, scale=0) == [Decimal(12), Decimal(0), Decimal(3)]
+    assert convert(["123"], precision=2, scale=0) is None
+    assert convert(["0.12", "-.05"], precision=2, scale=2) == [Decimal("0.12"), Decimal("-0.05")]
+    assert convert(["1.00"], precision=2, scale=2) is None
+
+
+def test_impossible_arguments_are_refused():
+    with pytest.raises(ValueError, match="precision"):
+        convert_module._parse_decimals(b"\0" * 8, b"", None, 0, 1, 19, 2, ord("."))
+    with pytest.raises(ValueError, match="shorter"):
+        convert_module._parse_decimals(b"\0" * 4, b"", None, 0, 1, 18, 2, ord("."))
+    with pytest.raises(ValueError, match="outside"):
+        convert_module._parse_decimals(pa.array([0, 9], pa.int32()).buffers()[1], b"12", None, 0, 1, 18, 2, 46)
+
+
+TEXTS = st.one_of(
+    st.text(alphabet="0123456789.-+", max_size=24),
+    st.builds(
+        lambda sign, units, places: f"{sign}{units}.{places}",
+        st.sampled_from(["", "-", "+"]),
+        st.integers(0, 10**17).map(str),
+        st.text(alphabet="0123456789", max_size=5),
+    ),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(texts=st.lists(TEXTS, min_size=1, max_size=20), precision=st.integers(1, 18), data=st.data())
+def test_every_text_converts_like_python_decimal_or_is_refused(texts, precision, data):
+    scale = data.draw(st.integers(0, precision))
+    expected = [reference(text, precision, scale) for text in texts]
+    got = convert(texts, precision, scale)
+    if None in expected:
+        assert got is None
+        return
+    assert got == expected
+    # What the kernel takes, Arrow's own conversion takes with the same values.
+    arrow = pc.cast(pa.array(texts), pa.decimal128(precision, scale)).to_pylist()
+    assert arrow == expected
+
+
+def test_a_file_whose_numbers_the_kernel_refuses_reads_the_same_through_arrow(tmp_path, monkeypatch):
+    # Blanks and an exponent: Arrow reads them; the kernel hands every block to Arrow.
+    path = tmp_path / "v.csv"
+    path.write_text("id,total\n" + "".join(f"{i}, {i}.5 \n" for i in range(2000)) + "2000,1e2\n")
+    with_kernel = read_csv_chunks(path, decimals={"total": 2}, block_size=1024)
+    frames = list(with_kernel)
+    assert with_kernel._text_decimals == frozenset()  # given up after the first block Arrow took
+    monkeypatch.setattr(convert_module, "_parse_decimals", None)
+    without = list(read_csv_chunks(path, decimals={"total": 2}, block_size=1024))
+    got = [value for frame in frames for value in frame["total"]]
+    assert got == [value for frame in without for value in frame["total"]]
+    assert got[:2] == [Decimal("0.50"), Decimal("1.50")] and got[-1] == Decimal("100.00")
