@@ -21,15 +21,28 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define MAX_PRECISION 18 /* 10**18 - 1 fits in int64 */
+
+static const uint64_t POWERS_OF_TEN[MAX_PRECISION + 1] = {
+    1ULL, 10ULL, 100ULL, 1000ULL, 10000ULL, 100000ULL, 1000000ULL, 10000000ULL, 100000000ULL, 1000000000ULL,
+    10000000000ULL, 100000000000ULL, 1000000000000ULL, 10000000000000ULL, 100000000000000ULL,
+    1000000000000000ULL, 10000000000000000ULL, 100000000000000000ULL, 1000000000000000000ULL,
+};
+
+static inline int
+is_digit(uint8_t c)
+{
+    return (uint8_t)(c - '0') < 10;
+}
 
 static Py_ssize_t
 parse_rows(const int32_t *offsets, const uint8_t *data, const uint8_t *validity, Py_ssize_t offset,
            Py_ssize_t length, int precision, int scale, uint8_t mark, int64_t *out)
 {
-    const int max_integer_digits = precision - scale;
+    const ptrdiff_t max_integer_digits = precision - scale;
     for (Py_ssize_t row = offset; row < offset + length; row++) {
         int64_t *slot = out + 2 * row;
         if (validity != NULL && !((validity[row >> 3] >> (row & 7)) & 1)) {
@@ -44,41 +57,42 @@ parse_rows(const int32_t *offsets, const uint8_t *data, const uint8_t *validity,
             negative = *p == '-';
             p++;
         }
-        uint64_t value = 0;
-        int digits_seen = 0;
-        int integer_digits = 0;
+        const uint8_t *digits = p;
         while (p < end && *p == '0') { /* leading zeros count toward no precision */
             p++;
-            digits_seen = 1;
         }
-        while (p < end && (unsigned)(*p - '0') < 10) {
-            if (++integer_digits > max_integer_digits) {
-                return row;
-            }
+        const uint8_t *significant = p;
+        uint64_t value = 0;
+        /* Checked once after the loop: a too-long run may wrap, but is then refused. */
+        while (p < end && is_digit(*p)) {
             value = value * 10 + (uint64_t)(*p - '0');
             p++;
-            digits_seen = 1;
         }
-        int places = 0;
-        if (p < end && *p == mark) {
-            p++;
-            while (p < end && (unsigned)(*p - '0') < 10) {
-                if (places < scale) {
-                    value = value * 10 + (uint64_t)(*p - '0');
-                    places++;
-                } else if (*p != '0') {
-                    return row;
-                }
-                p++;
-                digits_seen = 1;
-            }
-        }
-        if (p != end || !digits_seen) {
+        if (p - significant > max_integer_digits) {
             return row;
         }
-        for (; places < scale; places++) {
-            value *= 10;
+        int seen_digit = p > digits;
+        ptrdiff_t places = 0;
+        if (p < end && *p == mark) {
+            p++;
+            const uint8_t *fraction = p;
+            const uint8_t *scale_end = end - p > scale ? p + scale : end;
+            while (p < scale_end && is_digit(*p)) {
+                value = value * 10 + (uint64_t)(*p - '0');
+                p++;
+            }
+            places = p - fraction;
+            if (places == scale) {
+                while (p < end && *p == '0') { /* places beyond the scale: zeros only */
+                    p++;
+                }
+            }
+            seen_digit |= p > fraction;
         }
+        if (p != end || !seen_digit) {
+            return row;
+        }
+        value *= POWERS_OF_TEN[scale - places];
         int64_t signed_value = negative ? -(int64_t)value : (int64_t)value;
         slot[0] = signed_value;
         slot[1] = signed_value < 0 ? -1 : 0;
