@@ -154,6 +154,7 @@ class ColumnPlan:
             and pa.types.is_decimal128(t)
             and t.precision <= TEXT_DECIMAL_MAX_PRECISION
             and not self.needs_strings
+            and self.decimal.isascii()  # the kernel compares single bytes
         )
 
     # --- fast path -------------------------------------------------------------

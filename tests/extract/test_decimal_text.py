@@ -81,6 +81,17 @@ def test_scale_zero_and_precision_equal_to_scale():
     assert convert(["1.00"], precision=2, scale=2) is None
 
 
+def test_only_plain_decimal_columns_with_an_ascii_mark_are_read_as_text():
+    def plan(target, **options):
+        return convert_module.ColumnPlan("v", target, **options).reads_decimal_text
+
+    assert plan(pa.decimal128(18, 2)) and plan(pa.decimal128(9, 0), decimal=",")
+    assert not plan(pa.decimal128(19, 2))  # beyond int64: Arrow converts
+    assert not plan(pa.decimal128(18, 2), thousands=".", decimal=",")  # separators are stripped first
+    assert not plan(pa.decimal128(18, 2), decimal="\u066b")  # Arabic decimal separator: several bytes
+    assert not plan(pa.float64())
+
+
 def test_impossible_arguments_are_refused():
     with pytest.raises(ValueError, match="precision"):
         convert_module._parse_decimals(b"\0" * 8, b"", None, 0, 1, 19, 2, ord("."))
