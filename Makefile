@@ -13,7 +13,10 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml dw_analytics/extract/_decimal_text.c
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	rm -f dw_analytics/extract/_decimal_text*.so  # never test a stale build of the C kernel
 	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -c "import dw_analytics.extract._decimal_text" || \
+		{ echo "the C kernel did not build: install gcc and the Python headers" >&2; exit 1; }
 	touch $@
 
 ## demo: install, migrate SQLite, generate demo data, run the nightly refresh, print a summary
