@@ -5,11 +5,13 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pandas.testing import assert_frame_equal
 
 import dw_analytics.extract._csv_convert as convert_module
 from dw_analytics.extract._csv_convert import decimals_from_text
@@ -154,3 +156,16 @@ def test_a_file_whose_numbers_the_kernel_refuses_reads_the_same_through_arrow(tm
     got = [value for frame in frames for value in frame["total"]]
     assert got == [value for frame in without for value in frame["total"]]
     assert got[:2] == [Decimal("0.50"), Decimal("1.50")] and got[-1] == Decimal("100.00")
+
+
+def test_a_decimal_comma_file_goes_through_the_kernel(tmp_path, monkeypatch):
+    path = tmp_path / "vendas_br.csv"
+    path.write_text("id;total\n1;1234,50\n2;-0,05\n3;\n4;7\n", encoding="utf-8")
+    reader = read_csv_chunks(path, sep=";", decimal=",", decimals={"total": 2})
+    frames = list(reader)
+    assert reader._text_decimals == frozenset({"total"})  # every block was plain: never handed to Arrow
+    got = frames[0]["total"].tolist()
+    assert got[:2] + got[3:] == [Decimal("1234.50"), Decimal("-0.05"), Decimal("7.00")]
+    assert pd.isna(got[2])
+    monkeypatch.setattr(convert_module, "_parse_decimals", None)
+    assert_frame_equal(list(read_csv_chunks(path, sep=";", decimal=",", decimals={"total": 2}))[0], frames[0])
