@@ -31,15 +31,14 @@ from dw_analytics.core.exceptions import ConfigurationError
 from transforms.dates import outside_python_years
 
 try:  # compiled at install time; without it Arrow converts decimal texts itself
+    from dw_analytics.extract._decimal_text import MAX_PRECISION as _TEXT_DECIMAL_MAX_PRECISION
     from dw_analytics.extract._decimal_text import parse_decimals as _parse_decimals
 except ImportError:  # pragma: no cover - a build without a C compiler
     _parse_decimals = None
+    _TEXT_DECIMAL_MAX_PRECISION = 0
 
 #: Precision used when ``decimals`` gives only a scale.
 DEFAULT_DECIMAL_PRECISION = 18
-
-#: Greatest precision the plain-text decimal kernel reads (10**18 - 1 fits in int64).
-TEXT_DECIMAL_MAX_PRECISION = 18
 
 #: Unit of parsed dates.
 DATE_TYPE = pa.timestamp("us")
@@ -152,7 +151,7 @@ class ColumnPlan:
         return (
             _parse_decimals is not None
             and pa.types.is_decimal128(t)
-            and t.precision <= TEXT_DECIMAL_MAX_PRECISION
+            and t.precision <= _TEXT_DECIMAL_MAX_PRECISION  # 18: 10**18 - 1 fits in int64
             and not self.needs_strings
             and self.decimal.isascii()  # the kernel compares single bytes
         )

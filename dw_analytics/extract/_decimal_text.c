@@ -14,7 +14,7 @@
  *   offsets, data, validity: the buffers of an Arrow binary/string array
  *     (int32 offsets; validity may be None);
  *   offset, length: the array's slice;
- *   precision (1..18), scale: the decimal128 type;
+ *   precision (1..MAX_PRECISION, a module constant), scale: the decimal128 type;
  *   mark: the decimal mark as a byte value.
  * Returns a bytearray holding 16 * (offset + length) bytes: the little-endian
  * decimal128 value of each row from `offset` on (null rows hold 0), or, at the
@@ -234,5 +234,10 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_decimal_text", NULL
 PyMODINIT_FUNC
 PyInit__decimal_text(void)
 {
-    return PyModule_Create(&module);
+    PyObject *created = PyModule_Create(&module);
+    if (created != NULL && PyModule_AddIntConstant(created, "MAX_PRECISION", MAX_PRECISION) < 0) {
+        Py_DECREF(created);
+        return NULL;
+    }
+    return created;
 }
