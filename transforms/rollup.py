@@ -342,6 +342,15 @@ def _replace(table: pa.Table, name: str, column: pa.ChunkedArray) -> pa.Table:
     return table.set_column(table.schema.get_field_index(name), name, column)
 
 
+def _without_dictionary(table: pa.Table, name: str) -> pa.Table:
+    """``table`` with column ``name`` decoded when it is dictionary-encoded (Arrow's hash
+    aggregation cannot min/max dictionaries)."""
+    field_type = table.schema.field(name).type
+    if pa.types.is_dictionary(field_type):
+        return _replace(table, name, table[name].cast(field_type.value_type))
+    return table
+
+
 def _drop_null_keys(table: pa.Table, keys: list[str]) -> pa.Table:
     mask = None
     for key in keys:
@@ -371,10 +380,8 @@ def _partial_table(table: pa.Table, keys: list[str], states: list[tuple[str | No
         if state == "size":
             arrow_aggs.append((None, "count_all"))
             continue
+        table = _without_dictionary(table, column)
         field_type = table.schema.field(column).type
-        if pa.types.is_dictionary(field_type):
-            table = _replace(table, column, table[column].cast(field_type.value_type))
-            field_type = field_type.value_type
         if state == "sum" and pa.types.is_boolean(field_type):
             table = _replace(table, column, table[column].cast(pa.int64()))
         arrow_aggs.append((column, _ARROW_FUNC[state]))
@@ -390,9 +397,7 @@ def _combine_tables(tables: list[pa.Table], keys: list[str], states: list[tuple[
     table = pa.concat_tables(non_empty, promote_options="permissive").unify_dictionaries()
     names = [_state_column(column, state) for column, state in states]
     for name in names:
-        field_type = table.schema.field(name).type
-        if pa.types.is_dictionary(field_type):
-            table = _replace(table, name, table[name].cast(field_type.value_type))
+        table = _without_dictionary(table, name)
     return _group(table, keys, [(name, _combine_func(name)) for name in names], names)
 
 
